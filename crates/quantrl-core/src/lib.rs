@@ -1,0 +1,33 @@
+//! # quantrl-core
+//!
+//! The foundation every other quantrl crate plugs into: observation and action
+//! [spaces](Space), the [`VecEnv`] trait that steps `N` environments over contiguous host
+//! buffers ([`StepBatch`]), reproducible seeding ([`Rng`], [`derive_seed`]), serializable
+//! [schedules](Schedule) and the shared [errors](ConfigError).
+//!
+//! It knows nothing of trading, of data files or of neural networks.
+//!
+//! ```
+//! use quantrl_core::{Schedule, Space, Rng};
+//! let space = Space::Discrete { n: 3 };
+//! let mut rng = Rng::seed_from_u64(0);
+//! let mut a = [0u32];
+//! space.sample_discrete(&mut rng, &mut a);
+//! assert!(space.contains_discrete(&a));
+//! let lr = Schedule::Linear { start: 1e-3, end: 0.0 };
+//! assert!((lr.value(0.5) - 5e-4).abs() < 1e-12);
+//! ```
+
+mod error;
+mod rng;
+mod schedule;
+mod space;
+mod vec_env;
+
+pub use error::{
+    ConfigError, EnvError, check_closed, check_non_negative, check_open, check_positive,
+};
+pub use rng::{Rng, derive_seed, splitmix64};
+pub use schedule::Schedule;
+pub use space::Space;
+pub use vec_env::{Actions, StepBatch, VecEnv};

@@ -1,0 +1,35 @@
+//! Build environments by name (for configs and the command line).
+
+use quantrl_core::{EnvError, VecEnv};
+
+use crate::{CartPole, CartPoleConfig};
+
+/// Names [`make_env`] knows.
+pub const ENV_NAMES: &[&str] = &["cartpole", "cartpole-novel"];
+
+/// Build `num_envs` environments of the named kind, seeded with `seed`.
+///
+/// Names are case-insensitive; `CartPole-v1` and `cartpole` are the same.
+///
+/// ```
+/// let env = quantrl_envs::make_env("cartpole", 8).unwrap();
+/// assert_eq!(env.num_envs(), 8);
+/// assert!(quantrl_envs::make_env("pong", 8).is_err());
+/// ```
+pub fn make_env(name: &str, num_envs: usize) -> Result<Box<dyn VecEnv + Send>, EnvError> {
+    let key = name.to_ascii_lowercase();
+    match key.as_str() {
+        "cartpole" | "cartpole-v1" => Ok(Box::new(CartPole::new(CartPoleConfig {
+            num_envs,
+            ..Default::default()
+        }))),
+        "cartpole-novel" | "cartpolenovel" | "cartpolenovel-v1" => {
+            Ok(Box::new(CartPole::new(CartPoleConfig {
+                num_envs,
+                hide_velocity: true,
+                ..Default::default()
+            })))
+        }
+        _ => Err(EnvError::UnknownEnv { name: name.to_string(), known: ENV_NAMES.join(", ") }),
+    }
+}

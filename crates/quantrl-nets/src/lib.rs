@@ -1,0 +1,28 @@
+//! # quantrl-nets
+//!
+//! Neural networks on Burn, generic over the backend: [`Mlp`], the batched dual trunk
+//! [`ParallelMlp`], the MLP [`ActorCritic`] (categorical policy head and value head,
+//! orthogonal initialization as SB3 and CleanRL do) and fast [activations](activation).
+//!
+//! ```
+//! use burn::backend::NdArray;
+//! use burn::tensor::Tensor;
+//! use quantrl_nets::{ActorCriticConfig, Activation};
+//!
+//! let device = Default::default();
+//! let net = ActorCriticConfig::new(4, 2)
+//!     .with_hidden(vec![64, 64])
+//!     .with_activation(Activation::Tanh)
+//!     .init::<NdArray>(&device);
+//! let out = net.forward(Tensor::zeros([8, 4], &device));
+//! assert_eq!(out.logits.dims(), [8, 2]);
+//! ```
+
+pub mod activation;
+mod actor_critic;
+pub mod init;
+mod mlp;
+
+pub use activation::Activation;
+pub use actor_critic::{ActorCritic, ActorCriticConfig, ActorCriticOutput};
+pub use mlp::{Mlp, ParallelMlp, linear_orthogonal};
