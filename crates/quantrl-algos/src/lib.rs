@@ -1,1 +1,38 @@
-//! placeholder
+//! # quantrl-algos
+//!
+//! Reinforcement-learning algorithms on Burn: the rollout buffer, [GAE](gae::compute_gae),
+//! [PPO](Ppo) with minibatch epochs, advantage normalization, global gradient clipping,
+//! learning-rate and clip schedules, the target-KL early stop, typed [events](TrainEvent) and
+//! JSON-lines [metrics](MetricsWriter), and atomic [checkpoints](checkpoint) that resume the
+//! same run. This is the only crate that calls `backward()` and steps optimizers.
+//!
+//! ```no_run
+//! use burn::backend::{Autodiff, NdArray};
+//! use quantrl_algos::{Ppo, TrainConfig, no_callback};
+//! use quantrl_envs::{CartPole, CartPoleConfig};
+//!
+//! let config = TrainConfig { total_steps: 50_000, ..Default::default() };
+//! let env = CartPole::new(CartPoleConfig { num_envs: config.ppo.n_envs, ..Default::default() });
+//! let mut eval_env = CartPole::new(CartPoleConfig { num_envs: 4, ..Default::default() });
+//! let device = Default::default();
+//! let mut ppo = Ppo::<Autodiff<NdArray>, _>::new(config, env, &device).unwrap();
+//! let eval = ppo.learn(Some(&mut eval_env), &mut no_callback()).unwrap();
+//! println!("mean return {:?}", eval.map(|e| e.mean_return));
+//! ```
+
+mod buffer;
+pub mod checkpoint;
+mod config;
+mod error;
+mod events;
+pub mod gae;
+mod metrics;
+pub mod policy;
+mod ppo;
+
+pub use buffer::RolloutBuffer;
+pub use config::{EvalConfig, PolicyConfig, PpoConfig, TrainConfig};
+pub use error::{AlgoError, CheckpointError};
+pub use events::{Callback, EpisodeTracker, EvalStats, TrainEvent, UpdateStats};
+pub use metrics::MetricsWriter;
+pub use ppo::{MASKED_LOGIT, Ppo, PpoOptimizer, apply_mask, no_callback};

@@ -107,6 +107,9 @@ pub enum EnvError {
         /// Comma-separated list of known names.
         known: String,
     },
+    /// A saved environment state that cannot be restored.
+    #[error("environment state: {0}")]
+    State(String),
     /// A configuration problem.
     #[error(transparent)]
     Config(#[from] ConfigError),

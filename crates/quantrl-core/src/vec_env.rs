@@ -145,6 +145,19 @@ pub trait VecEnv {
 
     /// A short name for logs and checkpoints (e.g. `CartPole-v1`).
     fn name(&self) -> &str;
+
+    /// The complete dynamic state (simulator state, episode counters, random generators) as
+    /// text, so that a checkpoint can resume the exact same run; `None` when the environment
+    /// does not support it (a resumed run then starts fresh episodes).
+    fn save_state(&self) -> Option<String> {
+        None
+    }
+
+    /// Restore a state written by [`VecEnv::save_state`].
+    fn load_state(&mut self, state: &str) -> Result<(), EnvError> {
+        let _ = state;
+        Err(EnvError::State(format!("{} cannot restore a saved state", self.name())))
+    }
 }
 
 impl<E: VecEnv + ?Sized> VecEnv for Box<E> {
@@ -168,5 +181,11 @@ impl<E: VecEnv + ?Sized> VecEnv for Box<E> {
     }
     fn name(&self) -> &str {
         (**self).name()
+    }
+    fn save_state(&self) -> Option<String> {
+        (**self).save_state()
+    }
+    fn load_state(&mut self, state: &str) -> Result<(), EnvError> {
+        (**self).load_state(state)
     }
 }

@@ -98,6 +98,13 @@ impl Default for CartPoleConfig {
     }
 }
 
+#[derive(Serialize, Deserialize)]
+struct CartPoleState {
+    states: Vec<[f64; 4]>,
+    episode_steps: Vec<u32>,
+    rngs: Vec<Rng>,
+}
+
 /// `num_envs` CartPoles stepped together.
 ///
 /// ```
@@ -257,6 +264,28 @@ impl VecEnv for CartPole {
             }
             self.write_obs(i, &mut batch.obs[i * d..(i + 1) * d]);
         }
+        Ok(())
+    }
+
+    fn save_state(&self) -> Option<String> {
+        serde_json::to_string(&CartPoleState {
+            states: self.states.clone(),
+            episode_steps: self.episode_steps.clone(),
+            rngs: self.rngs.clone(),
+        })
+        .ok()
+    }
+
+    fn load_state(&mut self, state: &str) -> Result<(), EnvError> {
+        let s: CartPoleState = serde_json::from_str(state).map_err(|e| EnvError::State(format!("not a CartPole state: {e}")))?;
+        let n = self.config.num_envs;
+        if s.states.len() != n || s.episode_steps.len() != n || s.rngs.len() != n {
+            return Err(EnvError::State(format!("state is for {} environments, this CartPole has {n}", s.states.len())));
+        }
+        self.states = s.states;
+        self.episode_steps = s.episode_steps;
+        self.rngs = s.rngs;
+        self.is_reset = true;
         Ok(())
     }
 

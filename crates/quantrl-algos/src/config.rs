@@ -1,0 +1,261 @@
+//! Training configuration: what a TOML file or the command line sets.
+
+use quantrl_core::{ConfigError, Schedule, check_closed, check_open, check_positive};
+use quantrl_nets::{Activation, ActorCriticConfig};
+use quantrl_optim::AdamWSettings;
+use serde::{Deserialize, Serialize};
+
+/// PPO hyperparameters. Defaults are the RL-Zoo CartPole-v1 settings on top of SB3's PPO
+/// defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PpoConfig {
+    /// Environments stepped together.
+    pub n_envs: usize,
+    /// Steps per environment per rollout (the rollout holds `n_envs * n_steps` samples).
+    pub n_steps: usize,
+    /// Minibatch size.
+    pub batch_size: usize,
+    /// Passes over the rollout per update.
+    pub n_epochs: usize,
+    /// Discount factor.
+    pub gamma: f64,
+    /// GAE λ.
+    pub gae_lambda: f64,
+    /// Learning rate (schedule over training progress).
+    pub learning_rate: Schedule,
+    /// Policy clip range ε (schedule).
+    pub clip_range: Schedule,
+    /// Value clip range around the rollout's values; `None` disables value clipping.
+    pub clip_range_vf: Option<f64>,
+    /// Entropy bonus coefficient.
+    pub ent_coef: f64,
+    /// Value loss coefficient.
+    pub vf_coef: f64,
+    /// Global gradient-norm clip.
+    pub max_grad_norm: f64,
+    /// Stop an update's epochs early when the approximate KL of a minibatch exceeds
+    /// `1.5 * target_kl` (SB3's rule); `None` disables.
+    pub target_kl: Option<f64>,
+    /// Normalize advantages per minibatch.
+    pub normalize_advantage: bool,
+    /// Learning-rate multiplier of the value head (a parameter group).
+    pub value_lr_multiplier: f64,
+}
+
+impl Default for PpoConfig {
+    fn default() -> Self {
+        Self {
+            n_envs: 8,
+            n_steps: 32,
+            batch_size: 256,
+            n_epochs: 20,
+            gamma: 0.98,
+            gae_lambda: 0.8,
+            learning_rate: Schedule::Linear { start: 1e-3, end: 0.0 },
+            clip_range: Schedule::Linear { start: 0.2, end: 0.0 },
+            clip_range_vf: None,
+            ent_coef: 0.0,
+            vf_coef: 0.5,
+            max_grad_norm: 0.5,
+            target_kl: None,
+            normalize_advantage: true,
+            value_lr_multiplier: 1.0,
+        }
+    }
+}
+
+impl PpoConfig {
+    /// Check every field and the relations between them.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.n_envs == 0 {
+            return Err(ConfigError::out_of_range("ppo.n_envs", 0, ">= 1"));
+        }
+        if self.n_steps == 0 {
+            return Err(ConfigError::out_of_range("ppo.n_steps", 0, ">= 1"));
+        }
+        if self.n_epochs == 0 {
+            return Err(ConfigError::out_of_range("ppo.n_epochs", 0, ">= 1"));
+        }
+        let rollout = self.n_envs * self.n_steps;
+        if self.batch_size == 0 || self.batch_size > rollout {
+            return Err(ConfigError::out_of_range(
+                "ppo.batch_size",
+                self.batch_size,
+                format!("in [1, n_envs * n_steps = {rollout}] (a minibatch cannot be larger than the rollout)"),
+            ));
+        }
+        if self.normalize_advantage && self.batch_size == 1 {
+            return Err(ConfigError::Inconsistent(
+                "ppo.normalize_advantage needs ppo.batch_size > 1".into(),
+            ));
+        }
+        check_closed("ppo.gamma", self.gamma, 0.0, 1.0)?;
+        check_closed("ppo.gae_lambda", self.gae_lambda, 0.0, 1.0)?;
+        self.learning_rate.validate_with(|v| check_closed("ppo.learning_rate", v, 0.0, 1.0))?;
+        check_positive("ppo.learning_rate (start)", self.learning_rate.initial())?;
+        check_open("ppo.clip_range", self.clip_range.initial(), 0.0, 1.0)?;
+        self.clip_range.validate_with(|v| check_closed("ppo.clip_range", v, 0.0, 1.0 - f64::EPSILON))?;
+        if let Some(c) = self.clip_range_vf {
+            check_positive("ppo.clip_range_vf", c)?;
+        }
+        check_closed("ppo.ent_coef", self.ent_coef, 0.0, f64::MAX)?;
+        check_closed("ppo.vf_coef", self.vf_coef, 0.0, f64::MAX)?;
+        check_positive("ppo.max_grad_norm", self.max_grad_norm)?;
+        if let Some(k) = self.target_kl {
+            check_positive("ppo.target_kl", k)?;
+        }
+        check_positive("ppo.value_lr_multiplier", self.value_lr_multiplier)
+    }
+}
+
+/// The policy network, as configs describe it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Hidden widths of each trunk.
+    pub hidden: Vec<usize>,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// One trunk shared by policy and value, or one each.
+    pub shared_trunk: bool,
+    /// SB3-style orthogonal initialization.
+    pub ortho_init: bool,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self { hidden: vec![64, 64], activation: Activation::Tanh, shared_trunk: false, ortho_init: true }
+    }
+}
+
+impl PolicyConfig {
+    /// Check the widths.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.hidden.contains(&0) {
+            return Err(ConfigError::out_of_range("policy.hidden", format!("{:?}", self.hidden), "widths >= 1"));
+        }
+        Ok(())
+    }
+
+    /// The network config for an environment with `obs_dim` inputs and `n_actions` actions.
+    pub fn network(&self, obs_dim: usize, n_actions: usize, seed: u64) -> ActorCriticConfig {
+        ActorCriticConfig::new(obs_dim, n_actions)
+            .with_hidden(self.hidden.clone())
+            .with_activation(self.activation)
+            .with_shared_trunk(self.shared_trunk)
+            .with_ortho_init(self.ortho_init)
+            .with_seed(seed)
+    }
+}
+
+/// Everything one training run needs: environment, budget, seed, algorithm, network,
+/// optimizer and evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Environment name (see `quantrl_envs::ENV_NAMES`).
+    pub env: String,
+    /// Master seed: network init, environments and sampling derive from it.
+    pub seed: u64,
+    /// Environment steps to train for (summed over environments).
+    pub total_steps: u64,
+    /// PPO hyperparameters.
+    pub ppo: PpoConfig,
+    /// Network.
+    pub policy: PolicyConfig,
+    /// Optimizer.
+    pub optimizer: AdamWSettings,
+    /// Periodic evaluation.
+    pub eval: EvalConfig,
+    /// Write a checkpoint every this many environment steps (0: only at the end).
+    pub checkpoint_every: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            env: "cartpole".into(),
+            seed: 0,
+            total_steps: 100_000,
+            ppo: PpoConfig::default(),
+            policy: PolicyConfig::default(),
+            optimizer: AdamWSettings::default(),
+            eval: EvalConfig::default(),
+            checkpoint_every: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Check the whole config.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.total_steps == 0 {
+            return Err(ConfigError::out_of_range("total_steps", 0, ">= 1"));
+        }
+        self.ppo.validate()?;
+        self.policy.validate()?;
+        self.optimizer.validate()?;
+        self.eval.validate()
+    }
+
+    /// Parse and validate a TOML document; unknown keys are errors.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let c: TrainConfig = toml::from_str(text).map_err(|e| ConfigError::Inconsistent(format!("invalid TOML config: {}", e.to_string().trim())))?;
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// Periodic deterministic evaluation during training.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Evaluate every this many environment steps (0 disables periodic evaluation).
+    pub every: u64,
+    /// Episodes per evaluation.
+    pub episodes: usize,
+    /// Stop training once the mean evaluation return reaches this.
+    pub stop_at_return: Option<f64>,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self { every: 10_000, episodes: 20, stop_at_return: None }
+    }
+}
+
+impl EvalConfig {
+    /// Check the fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.episodes == 0 {
+            return Err(ConfigError::out_of_range("eval.episodes", 0, ">= 1"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip() {
+        let c = TrainConfig::default();
+        c.validate().unwrap();
+        let text = toml::to_string(&c).unwrap();
+        assert_eq!(TrainConfig::from_toml(&text).unwrap(), c);
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let e = TrainConfig::from_toml("[ppo]\nclip_range = 1.5\n").unwrap_err().to_string();
+        assert!(e.contains("ppo.clip_range") && e.contains("1.5"), "{e}");
+        let e = TrainConfig::from_toml("[ppo]\nbatch_size = 512\n").unwrap_err().to_string();
+        assert!(e.contains("ppo.batch_size") && e.contains("512") && e.contains("256"), "{e}");
+        let e = TrainConfig::from_toml("[ppo]\nlearning_rat = 0.1\n").unwrap_err().to_string();
+        assert!(e.contains("unknown field") && e.contains("learning_rat"), "{e}");
+        let e = TrainConfig::from_toml("total_steps = 0\n").unwrap_err().to_string();
+        assert!(e.contains("total_steps"), "{e}");
+    }
+}

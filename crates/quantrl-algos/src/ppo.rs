@@ -1,0 +1,433 @@
+//! Proximal policy optimization (Schulman et al. 2017) with Stable-Baselines3's semantics.
+//!
+//! The loop reads top-down: [`Ppo::collect_rollout`] fills the [`RolloutBuffer`] and computes
+//! GAE, [`Ppo::update`] runs the minibatch epochs. [`Ppo::learn`] repeats both until the step
+//! budget is spent, reporting [`TrainEvent`]s to a [`Callback`].
+
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamW, GradientsParams, Optimizer, adaptor::OptimizerAdaptor};
+use burn::tensor::{Tensor, TensorData, backend::AutodiffBackend};
+use quantrl_core::{Actions, Rng, StepBatch, VecEnv, derive_seed};
+use quantrl_losses::categorical::{log_prob_entropy, one_hot};
+use quantrl_losses::ppo::{PpoLossConfig, PpoLossInputs, ppo_loss};
+use quantrl_nets::ActorCritic;
+use quantrl_optim::{GroupedOptimizer, ParamGroup, clip_grad_norm};
+
+use crate::policy::{host_to_tensor, select_actions, tensor_to_host};
+use crate::{
+    AlgoError, Callback, EpisodeTracker, EvalStats, RolloutBuffer, TrainConfig, TrainEvent, UpdateStats,
+    gae::compute_gae,
+};
+
+/// The optimizer PPO trains with: Burn's AdamW with parameter groups.
+pub type PpoOptimizer<B> = GroupedOptimizer<OptimizerAdaptor<AdamW, ActorCritic<B>, B>>;
+
+/// A PPO learner for discrete actions: the model, its optimizer, the environments and every
+/// counter needed to resume.
+pub struct Ppo<B: AutodiffBackend, E: VecEnv> {
+    /// The configuration (validated).
+    pub config: TrainConfig,
+    pub(crate) model: ActorCritic<B>,
+    pub(crate) optim: PpoOptimizer<B>,
+    pub(crate) env: E,
+    pub(crate) batch: StepBatch,
+    pub(crate) buffer: RolloutBuffer,
+    /// 1 where the current observation starts an episode (the last step's done).
+    pub(crate) episode_starts: Vec<f32>,
+    pub(crate) rng: Rng,
+    pub(crate) device: B::Device,
+    /// Environment steps taken (summed over environments).
+    pub num_timesteps: u64,
+    /// Updates done.
+    pub n_updates: u64,
+    pub(crate) episodes: EpisodeTracker,
+    n_actions: usize,
+    obs_dim: usize,
+}
+
+impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
+    /// A fresh learner: validates the config, builds the network from `config.seed` and resets
+    /// the environments. `env` must have `config.ppo.n_envs` environments and a discrete
+    /// action space.
+    pub fn new(config: TrainConfig, mut env: E, device: &B::Device) -> Result<Self, AlgoError> {
+        config.validate()?;
+        let n_actions = env.action_space().n().ok_or_else(|| AlgoError::UnsupportedActionSpace {
+            algorithm: "PPO",
+            space: env.action_space().to_string(),
+        })?;
+        if env.num_envs() != config.ppo.n_envs {
+            return Err(quantrl_core::ConfigError::Inconsistent(format!(
+                "ppo.n_envs = {} but the environment has {} copies",
+                config.ppo.n_envs,
+                env.num_envs()
+            ))
+            .into());
+        }
+        let obs_dim = env.observation_space().flat_dim();
+        let model: ActorCritic<B> = config.policy.network(obs_dim, n_actions, derive_seed(config.seed, 1)).init(device);
+        let optim = Self::make_optimizer(&config, &model);
+        let mut batch = StepBatch::for_env(&env);
+        env.reset(Some(derive_seed(config.seed, 2)), &mut batch);
+        let n_envs = config.ppo.n_envs;
+        let mask_len = batch.action_masks.as_ref().map(|_| n_actions);
+        Ok(Self {
+            buffer: RolloutBuffer::new(config.ppo.n_steps, n_envs, obs_dim, mask_len),
+            episode_starts: vec![1.0; n_envs],
+            rng: Rng::seed_from_u64(derive_seed(config.seed, 3)),
+            device: device.clone(),
+            num_timesteps: 0,
+            n_updates: 0,
+            episodes: EpisodeTracker::new(n_envs, 100),
+            model,
+            optim,
+            env,
+            batch,
+            config,
+            n_actions,
+            obs_dim,
+        })
+    }
+
+    pub(crate) fn make_optimizer(config: &TrainConfig, model: &ActorCritic<B>) -> PpoOptimizer<B> {
+        let groups = if config.ppo.value_lr_multiplier != 1.0 {
+            vec![ParamGroup {
+                name: "value_head".into(),
+                lr_multiplier: config.ppo.value_lr_multiplier,
+                params: model.value_head_param_ids(),
+            }]
+        } else {
+            vec![]
+        };
+        GroupedOptimizer::new(config.optimizer.init::<B, ActorCritic<B>>(), groups)
+    }
+
+    pub(crate) fn obs_dim_(&self) -> usize {
+        self.obs_dim
+    }
+
+    pub(crate) fn n_actions_(&self) -> usize {
+        self.n_actions
+    }
+
+    /// The current network.
+    pub fn model(&self) -> &ActorCritic<B> {
+        &self.model
+    }
+
+    /// The environments.
+    pub fn env(&self) -> &E {
+        &self.env
+    }
+
+    /// The device the learner runs on.
+    pub fn device(&self) -> &B::Device {
+        &self.device
+    }
+
+    /// Fraction of the step budget spent, in `[0, 1]` (drives the schedules).
+    pub fn progress(&self) -> f64 {
+        (self.num_timesteps as f64 / self.config.total_steps as f64).min(1.0)
+    }
+
+    /// Whether the step budget is spent.
+    pub fn is_done(&self) -> bool {
+        self.num_timesteps >= self.config.total_steps
+    }
+
+    /// Mean return and length of the last 100 training episodes.
+    pub fn recent_episodes(&self) -> (f64, f64) {
+        self.episodes.means()
+    }
+
+    /// Step the environments `n_steps` times with the current policy, storing everything in
+    /// the buffer, then compute advantages and returns. A truncated episode's reward is
+    /// bootstrapped with `γ V(final observation)`; a terminated one is not.
+    pub fn collect_rollout(&mut self) -> Result<(), AlgoError> {
+        let policy = self.model.valid();
+        let (n, d, a) = (self.config.ppo.n_envs, self.obs_dim, self.n_actions);
+        let gamma = self.config.ppo.gamma as f32;
+        let mut actions = vec![0u32; n];
+        let mut log_probs = vec![0f32; n];
+        let mut truncated_rows: Vec<usize> = Vec::with_capacity(n);
+        for t in 0..self.config.ppo.n_steps {
+            let base = t * n;
+            let out = policy.forward(host_to_tensor(&self.batch.obs, n, d, &self.device));
+            let mut logits = tensor_to_host(out.logits);
+            let values = tensor_to_host(out.values);
+            if let (Some(masks), Some(stored)) = (&self.batch.action_masks, &mut self.buffer.action_masks) {
+                apply_mask(&mut logits, masks);
+                stored[base * a..(base + n) * a].copy_from_slice(masks);
+            }
+            select_actions(&logits, a, false, &mut self.rng, &mut actions, &mut log_probs);
+            self.buffer.obs[base * d..(base + n) * d].copy_from_slice(&self.batch.obs);
+            self.buffer.actions[base..base + n].copy_from_slice(&actions);
+            self.buffer.values[base..base + n].copy_from_slice(&values);
+            self.buffer.log_probs[base..base + n].copy_from_slice(&log_probs);
+            self.buffer.episode_starts[base..base + n].copy_from_slice(&self.episode_starts);
+
+            self.env.step(Actions::Discrete(&actions), &mut self.batch)?;
+            self.num_timesteps += n as u64;
+
+            truncated_rows.clear();
+            for i in 0..n {
+                let done = self.batch.done(i);
+                self.episodes.record(i, self.batch.rewards[i], done);
+                self.buffer.rewards[base + i] = self.batch.rewards[i];
+                self.episode_starts[i] = done as u8 as f32;
+                if self.batch.truncated[i] && !self.batch.terminated[i] {
+                    truncated_rows.push(i);
+                }
+            }
+            if !truncated_rows.is_empty() {
+                let mut final_obs = Vec::with_capacity(truncated_rows.len() * d);
+                for &i in &truncated_rows {
+                    final_obs.extend_from_slice(self.batch.final_obs_of(i));
+                }
+                let v = tensor_to_host(policy.values(host_to_tensor(&final_obs, truncated_rows.len(), d, &self.device)));
+                for (k, &i) in truncated_rows.iter().enumerate() {
+                    self.buffer.rewards[base + i] += gamma * v[k];
+                }
+            }
+        }
+        let last_values = tensor_to_host(policy.values(host_to_tensor(&self.batch.obs, n, d, &self.device)));
+        let b = &mut self.buffer;
+        compute_gae(
+            &b.rewards,
+            &b.values,
+            &b.episode_starts,
+            &last_values,
+            &self.episode_starts,
+            self.config.ppo.gamma,
+            self.config.ppo.gae_lambda,
+            n,
+            &mut b.advantages,
+            &mut b.returns,
+        );
+        Ok(())
+    }
+
+    /// Run the PPO epochs over the buffer: shuffled minibatches, clipped surrogate, value and
+    /// entropy terms, global gradient clipping, AdamW; the target-KL rule may stop early.
+    pub fn update(&mut self) -> Result<UpdateStats, AlgoError> {
+        let p = &self.config.ppo;
+        let progress = self.progress();
+        let lr = p.learning_rate.value(progress);
+        let loss_config = PpoLossConfig {
+            clip_range: p.clip_range.value(progress),
+            clip_range_vf: p.clip_range_vf,
+            ent_coef: p.ent_coef,
+            vf_coef: p.vf_coef,
+            normalize_advantage: p.normalize_advantage,
+        };
+        let (n_total, batch_size, d, a) = (self.buffer.len(), p.batch_size, self.obs_dim, self.n_actions);
+        let (n_epochs, target_kl, max_grad_norm) = (p.n_epochs, p.target_kl, p.max_grad_norm);
+        let mut indices: Vec<usize> = (0..n_total).collect();
+        let mut logged: Vec<Tensor<B::InnerBackend, 1>> = Vec::new();
+        let mut grad_norms = Vec::new();
+        let mut epochs = 0;
+        let mut early_stopped = false;
+        let (mut obs, mut act, mut lp, mut adv, mut val, mut ret) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let mut mask: Vec<f32> = vec![];
+        'epochs: for _ in 0..n_epochs {
+            self.rng.shuffle(&mut indices);
+            for chunk in indices.chunks(batch_size) {
+                let m = chunk.len();
+                self.gather(chunk, &mut obs, &mut act, &mut lp, &mut adv, &mut val, &mut ret, &mut mask);
+                let dev = &self.device;
+                let t1 = |v: &Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v.clone(), [m]), dev);
+                let out = self.model.forward(host_to_tensor(&obs, m, d, dev));
+                let logits = if mask.is_empty() {
+                    out.logits
+                } else {
+                    out.logits + Tensor::<B, 2>::from_data(TensorData::new(mask.clone(), [m, a]), dev)
+                };
+                let (log_prob, entropy) =
+                    log_prob_entropy(logits, Tensor::from_data(TensorData::new(one_hot(&act, a), [m, a]), dev));
+                let terms = ppo_loss(
+                    PpoLossInputs {
+                        log_prob,
+                        old_log_prob: t1(&lp),
+                        entropy,
+                        advantages: t1(&adv),
+                        values: out.values,
+                        old_values: t1(&val),
+                        returns: t1(&ret),
+                    },
+                    &loss_config,
+                );
+                if let Some(kl) = target_kl {
+                    let approx_kl: f64 = terms.approx_kl.clone().into_scalar().elem();
+                    if approx_kl > 1.5 * kl {
+                        early_stopped = true;
+                        break 'epochs;
+                    }
+                }
+                let row = Tensor::cat(
+                    vec![
+                        terms.loss.clone().inner(),
+                        terms.policy_loss.inner(),
+                        terms.value_loss.inner(),
+                        terms.entropy_loss.inner(),
+                        terms.approx_kl.inner(),
+                        terms.clip_fraction.inner(),
+                    ],
+                    0,
+                );
+                logged.push(row);
+                let mut grads = GradientsParams::from_grads(terms.loss.backward(), &self.model);
+                let norm = clip_grad_norm(&self.model, &mut grads, max_grad_norm);
+                if !norm.is_finite() {
+                    return Err(AlgoError::Diverged { update: self.n_updates, what: "gradient norm".into() });
+                }
+                grad_norms.push(norm);
+                self.model = self.optim.step(lr, self.model.clone(), grads);
+            }
+            epochs += 1;
+        }
+        self.n_updates += 1;
+        let k = logged.len().max(1) as f64;
+        let mut sums = [0f64; 6];
+        if !logged.is_empty() {
+            let all = tensor_to_host(Tensor::cat(logged, 0));
+            for row in all.chunks_exact(6) {
+                for (s, &v) in sums.iter_mut().zip(row) {
+                    *s += v as f64;
+                }
+            }
+        }
+        if !sums[0].is_finite() {
+            return Err(AlgoError::Diverged { update: self.n_updates, what: "loss".into() });
+        }
+        let (ep_return_mean, ep_length_mean) = self.episodes.means();
+        Ok(UpdateStats {
+            timesteps: self.num_timesteps,
+            updates: self.n_updates,
+            learning_rate: lr,
+            clip_range: loss_config.clip_range,
+            loss: sums[0] / k,
+            policy_loss: sums[1] / k,
+            value_loss: sums[2] / k,
+            entropy_loss: sums[3] / k,
+            approx_kl: sums[4] / k,
+            clip_fraction: sums[5] / k,
+            grad_norm: grad_norms.iter().sum::<f64>() / grad_norms.len().max(1) as f64,
+            explained_variance: self.buffer.explained_variance(),
+            epochs,
+            early_stopped,
+            ep_return_mean,
+            ep_length_mean,
+            rollout_seconds: 0.0,
+            update_seconds: 0.0,
+        })
+    }
+
+    /// Copy the samples at `idx` out of the buffer into host vectors (reused between calls).
+    #[allow(clippy::too_many_arguments)]
+    fn gather(
+        &self,
+        idx: &[usize],
+        obs: &mut Vec<f32>,
+        act: &mut Vec<u32>,
+        lp: &mut Vec<f32>,
+        adv: &mut Vec<f32>,
+        val: &mut Vec<f32>,
+        ret: &mut Vec<f32>,
+        mask: &mut Vec<f32>,
+    ) {
+        let b = &self.buffer;
+        let d = self.obs_dim;
+        obs.clear();
+        act.clear();
+        lp.clear();
+        adv.clear();
+        val.clear();
+        ret.clear();
+        mask.clear();
+        for &i in idx {
+            obs.extend_from_slice(&b.obs[i * d..(i + 1) * d]);
+            act.push(b.actions[i]);
+            lp.push(b.log_probs[i]);
+            adv.push(b.advantages[i]);
+            val.push(b.values[i]);
+            ret.push(b.returns[i]);
+            if let Some(m) = &b.action_masks {
+                let a = self.n_actions;
+                mask.extend(m[i * a..(i + 1) * a].iter().map(|&ok| if ok { 0.0 } else { MASKED_LOGIT }));
+            }
+        }
+    }
+
+    /// One iteration: a rollout and an update, timed.
+    pub fn train_iteration(&mut self) -> Result<UpdateStats, AlgoError> {
+        let t0 = Instant::now();
+        self.collect_rollout()?;
+        let t1 = Instant::now();
+        let mut stats = self.update()?;
+        stats.rollout_seconds = (t1 - t0).as_secs_f64();
+        stats.update_seconds = t1.elapsed().as_secs_f64();
+        Ok(stats)
+    }
+
+    /// Deterministic evaluation of the current policy on `env` (a separate instance).
+    pub fn evaluate<E2: VecEnv + ?Sized>(&self, env: &mut E2, episodes: usize, seed: u64) -> Result<EvalStats, AlgoError> {
+        let mut stats = crate::policy::evaluate(&self.model.valid(), env, episodes, seed, true, &self.device)?;
+        stats.timesteps = self.num_timesteps;
+        Ok(stats)
+    }
+
+    /// Train until the step budget is spent or the callback says stop. When `eval_env` is
+    /// given and `config.eval.every > 0`, the policy is evaluated every that many steps and at
+    /// the end; `config.eval.stop_at_return` stops training once reached.
+    pub fn learn<E2: VecEnv + ?Sized>(
+        &mut self,
+        mut eval_env: Option<&mut E2>,
+        callback: &mut dyn Callback,
+    ) -> Result<Option<EvalStats>, AlgoError> {
+        let every = self.config.eval.every;
+        let mut next_eval = if every > 0 { (self.num_timesteps / every + 1) * every } else { u64::MAX };
+        let mut last_eval = None;
+        let mut eval_round = 0u64;
+        while !self.is_done() {
+            let stats = self.train_iteration()?;
+            let mut stop = callback.on_event(&TrainEvent::Update(stats)).is_break();
+            let due = self.num_timesteps >= next_eval || self.is_done();
+            if let (Some(env), true) = (eval_env.as_deref_mut(), due && every > 0) {
+                eval_round += 1;
+                let e = self.evaluate(env, self.config.eval.episodes, derive_seed(self.config.seed, 1000 + eval_round))?;
+                next_eval = (self.num_timesteps / every + 1) * every;
+                stop |= callback.on_event(&TrainEvent::Eval(e.clone())).is_break();
+                if self.config.eval.stop_at_return.is_some_and(|t| e.mean_return >= t) {
+                    stop = true;
+                }
+                last_eval = Some(e);
+            }
+            if stop {
+                break;
+            }
+        }
+        Ok(last_eval)
+    }
+}
+
+/// The logit given to masked actions: large enough to give them probability 0 in float32
+/// (`exp(-1e8)` underflows to 0), finite so that no NaN can appear.
+pub const MASKED_LOGIT: f32 = -1e8;
+
+/// Set the logits of disallowed actions to [`MASKED_LOGIT`].
+pub fn apply_mask(logits: &mut [f32], mask: &[bool]) {
+    for (l, &ok) in logits.iter_mut().zip(mask) {
+        if !ok {
+            *l = MASKED_LOGIT;
+        }
+    }
+}
+
+/// A callback that never stops training.
+pub fn no_callback() -> impl Callback {
+    |_: &TrainEvent| ControlFlow::Continue(())
+}
+
+use burn::tensor::ElementConversion as _;
