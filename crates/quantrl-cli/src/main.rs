@@ -1,1 +1,236 @@
-fn main() {}
+//! `quantrl`: train and evaluate agents from the command line.
+//!
+//! ```text
+//! quantrl train [--env cartpole] [--config FILE.toml] [--seed N] [--steps N] [--out DIR] [--resume DIR]
+//! quantrl eval --checkpoint DIR [--episodes N] [--seed N]
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use quantrl::algos::checkpoint::{load_model, write_atomic};
+use quantrl::algos::policy::evaluate;
+use quantrl::core::derive_seed;
+use quantrl::prelude::*;
+
+#[derive(Parser)]
+#[command(name = "quantrl", version, about = "Risk-aware reinforcement learning for trading, on Burn")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train an agent (PPO) and write checkpoints, metrics and a summary.
+    Train(TrainArgs),
+    /// Evaluate a saved checkpoint with the deterministic policy.
+    Eval(EvalArgs),
+}
+
+#[derive(Parser)]
+struct TrainArgs {
+    /// Environment name (cartpole, cartpole-novel). Overrides the config's `env`.
+    #[arg(long)]
+    env: Option<String>,
+    /// TOML config file (see configs/). Unknown keys are errors.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Master seed. Overrides the config's `seed`.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Environment steps to train for. Overrides the config's `total_steps`; with --resume,
+    /// the new total budget.
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Output directory (default runs/<env>-seed<seed>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run saved in this directory (a run directory or its checkpoint/).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Do not draw a progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Parser)]
+struct EvalArgs {
+    /// Checkpoint directory (a run directory or its checkpoint/).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Episodes to run.
+    #[arg(long, default_value_t = 20)]
+    episodes: usize,
+    /// Seed of the evaluation environments.
+    #[arg(long, default_value_t = 12345)]
+    seed: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => train(args),
+        Command::Eval(args) => eval(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A run directory holds `checkpoint/`; accept either.
+fn checkpoint_dir(path: &Path) -> PathBuf {
+    let inner = path.join("checkpoint");
+    if inner.is_dir() { inner } else { path.to_path_buf() }
+}
+
+fn load_config(args: &TrainArgs) -> Result<TrainConfig> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+            TrainConfig::from_toml(&text).with_context(|| format!("in config file {}", path.display()))?
+        }
+        None => TrainConfig::default(),
+    };
+    if let Some(env) = &args.env {
+        config.env = env.clone();
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if let Some(steps) = args.steps {
+        config.total_steps = steps;
+    }
+    config.validate().context("invalid configuration")?;
+    Ok(config)
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    let device = Default::default();
+    let (mut ppo, out) = match &args.resume {
+        Some(run) => {
+            let ckpt = checkpoint_dir(run);
+            let (state, _) = quantrl::algos::checkpoint::read_checkpoint(&ckpt)
+                .map(|(s, _, _)| (s, ()))
+                .with_context(|| format!("cannot resume from {}", run.display()))?;
+            if args.config.is_some() || args.env.is_some() || args.seed.is_some() {
+                bail!("--resume continues the saved run with its own config; only --steps and --out may be given");
+            }
+            let env = make_env(&state.env_name, state.config.ppo.n_envs)?;
+            let ppo = Ppo::<DefaultAutodiffBackend, _>::resume(&ckpt, env, args.steps, &device)
+                .with_context(|| format!("cannot resume from {}", ckpt.display()))?;
+            let out = args.out.clone().unwrap_or_else(|| if ckpt.ends_with("checkpoint") { ckpt.parent().unwrap().to_path_buf() } else { run.clone() });
+            (ppo, out)
+        }
+        None => {
+            let config = load_config(&args)?;
+            let env = make_env(&config.env, config.ppo.n_envs)?;
+            let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", config.env, config.seed)));
+            (Ppo::<DefaultAutodiffBackend, _>::new(config, env, &device)?, out)
+        }
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create output directory {}", out.display()))?;
+    let config = ppo.config.clone();
+    let config_text = toml::to_string_pretty(&config).context("cannot serialize the config")?;
+    write_atomic(&out.join("config.toml"), config_text.as_bytes()).with_context(|| format!("cannot write {}", out.join("config.toml").display()))?;
+    let mut metrics = MetricsWriter::append(&out.join("metrics.jsonl"))?;
+    let mut eval_env = make_env(&config.env, 4)?;
+    let ckpt = out.join("checkpoint");
+
+    let total = config.total_steps;
+    let bar = ProgressBar::new(total);
+    if args.quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
+            .expect("progress template")
+            .progress_chars("=> "),
+    );
+    bar.set_position(ppo.num_timesteps);
+    println!(
+        "training PPO on {} ({} envs) for {} steps, seed {}, backend {}; output in {}",
+        ppo.env().name(),
+        config.ppo.n_envs,
+        total,
+        config.seed,
+        quantrl::BACKEND_NAME,
+        out.display()
+    );
+    let start = Instant::now();
+    let start_steps = ppo.num_timesteps;
+    let mut last_eval: Option<EvalStats> = None;
+    let mut next_ckpt = if config.checkpoint_every > 0 { (ppo.num_timesteps / config.checkpoint_every + 1) * config.checkpoint_every } else { u64::MAX };
+    let mut eval_round = 0;
+    let mut next_eval = if config.eval.every > 0 { (ppo.num_timesteps / config.eval.every + 1) * config.eval.every } else { u64::MAX };
+    while !ppo.is_done() {
+        let stats = ppo.train_iteration()?;
+        let _ = metrics.on_event(&TrainEvent::Update(stats.clone()));
+        bar.set_position(ppo.num_timesteps);
+        bar.set_message(format!("return {:.1}", stats.ep_return_mean));
+        if ppo.num_timesteps >= next_eval || ppo.is_done() {
+            eval_round += 1;
+            let e = ppo.evaluate(&mut eval_env, config.eval.episodes, derive_seed(config.seed, 1000 + eval_round))?;
+            let _ = metrics.on_event(&TrainEvent::Eval(e.clone()));
+            bar.println(format!("  {:>8} steps  eval return {:.1} ± {:.1} over {} episodes", e.timesteps, e.mean_return, e.std_return, e.episodes));
+            next_eval = if config.eval.every > 0 { (ppo.num_timesteps / config.eval.every + 1) * config.eval.every } else { u64::MAX };
+            let stop = config.eval.stop_at_return.is_some_and(|t| e.mean_return >= t);
+            last_eval = Some(e);
+            if stop {
+                bar.println("  stop_at_return reached".to_string());
+                break;
+            }
+        }
+        if ppo.num_timesteps >= next_ckpt {
+            ppo.save_checkpoint(&ckpt)?;
+            let _ = metrics.on_event(&TrainEvent::Checkpoint { timesteps: ppo.num_timesteps, path: ckpt.display().to_string() });
+            next_ckpt = (ppo.num_timesteps / config.checkpoint_every + 1) * config.checkpoint_every;
+        }
+    }
+    bar.finish_and_clear();
+    ppo.save_checkpoint(&ckpt)?;
+    let _ = metrics.on_event(&TrainEvent::Checkpoint { timesteps: ppo.num_timesteps, path: ckpt.display().to_string() });
+    if let Some(e) = metrics.error.take() {
+        eprintln!("warning: some metrics could not be written to {}: {e}", metrics.path().display());
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let steps = ppo.num_timesteps - start_steps;
+    println!("done: {} steps in {:.1} s ({:.0} steps/s incl. evaluation)", steps, secs, steps as f64 / secs.max(1e-9));
+    let (rolling, _) = ppo.recent_episodes();
+    println!("  training return (last 100 episodes): {rolling:.1}");
+    if let Some(e) = last_eval {
+        println!("  evaluation return: {:.1} ± {:.1} over {} episodes (deterministic)", e.mean_return, e.std_return, e.episodes);
+    }
+    println!("  checkpoint: {}", ckpt.display());
+    println!("  metrics:    {}", metrics.path().display());
+    Ok(())
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    if args.episodes == 0 {
+        bail!("--episodes must be at least 1");
+    }
+    let device = Default::default();
+    let ckpt = checkpoint_dir(&args.checkpoint);
+    let (state, model) = load_model::<DefaultAutodiffBackend>(&ckpt, &device).with_context(|| format!("cannot load checkpoint {}", args.checkpoint.display()))?;
+    let mut env = make_env(&state.env_name, 4)?;
+    let e = evaluate(&model.valid(), &mut env, args.episodes, args.seed, true, &device)?;
+    println!(
+        "{} after {} steps: evaluation return {:.1} ± {:.1} over {} episodes (mean length {:.1})",
+        state.env_name, state.num_timesteps, e.mean_return, e.std_return, e.episodes, e.mean_length
+    );
+    Ok(())
+}
+
+use quantrl::burn::module::AutodiffModule as _;
