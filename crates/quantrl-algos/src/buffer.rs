@@ -71,7 +71,11 @@ impl RolloutBuffer {
         if var_y == 0.0 {
             return f64::NAN;
         }
-        let var_res = var(&mut self.returns.iter().zip(&self.values).map(|(&r, &v)| (r - v) as f64));
+        let var_res = var(&mut self
+            .returns
+            .iter()
+            .zip(&self.values)
+            .map(|(&r, &v)| (r - v) as f64));
         1.0 - var_res / var_y
     }
 }

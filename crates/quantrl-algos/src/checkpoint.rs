@@ -94,7 +94,10 @@ pub fn fnv64(bytes: &[u8]) -> String {
 /// Write `bytes` to `path` atomically: temporary file in the same directory, fsync, rename,
 /// fsync of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     {
@@ -110,37 +113,57 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
-    move |source| CheckpointError::Io { path: path.to_path_buf(), source }
+    move |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn corrupt(path: &Path, reason: impl Into<String>) -> CheckpointError {
-    CheckpointError::Corrupt { path: path.to_path_buf(), reason: reason.into() }
+    CheckpointError::Corrupt {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 /// Read and verify a checkpoint's manifest and files; returns the manifest and the bytes of
 /// the model and optimizer records.
 pub fn read_checkpoint(dir: &Path) -> Result<(CheckpointState, Vec<u8>, Vec<u8>), CheckpointError> {
     if !dir.is_dir() {
-        return Err(CheckpointError::Missing { path: dir.to_path_buf(), reason: "not a directory".into() });
+        return Err(CheckpointError::Missing {
+            path: dir.to_path_buf(),
+            reason: "not a directory".into(),
+        });
     }
     let state_path = dir.join(STATE);
     if !state_path.is_file() {
-        return Err(CheckpointError::Missing { path: dir.to_path_buf(), reason: format!("{STATE} not found") });
+        return Err(CheckpointError::Missing {
+            path: dir.to_path_buf(),
+            reason: format!("{STATE} not found"),
+        });
     }
-    let text = fs::read_to_string(&state_path).map_err(|e| corrupt(&state_path, format!("unreadable: {e}")))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| corrupt(&state_path, format!("not valid JSON: {e}")))?;
+    let text = fs::read_to_string(&state_path)
+        .map_err(|e| corrupt(&state_path, format!("unreadable: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| corrupt(&state_path, format!("not valid JSON: {e}")))?;
     let found = value.get("format_version").and_then(|v| v.as_u64());
     match found {
         None => return Err(corrupt(&state_path, "no format_version")),
         Some(v) if v != FORMAT_VERSION as u64 => {
-            return Err(CheckpointError::UnsupportedVersion { path: state_path, found: v as u32, supported: FORMAT_VERSION });
+            return Err(CheckpointError::UnsupportedVersion {
+                path: state_path,
+                found: v as u32,
+                supported: FORMAT_VERSION,
+            });
         }
         _ => {}
     }
-    let state: CheckpointState =
-        serde_json::from_value(value).map_err(|e| corrupt(&state_path, format!("unexpected content: {e}")))?;
-    state.config.validate().map_err(|e| corrupt(&state_path, format!("invalid config: {e}")))?;
+    let state: CheckpointState = serde_json::from_value(value)
+        .map_err(|e| corrupt(&state_path, format!("unexpected content: {e}")))?;
+    state
+        .config
+        .validate()
+        .map_err(|e| corrupt(&state_path, format!("invalid config: {e}")))?;
     let read = |name: &str| -> Result<Vec<u8>, CheckpointError> {
         let path = dir.join(name);
         let entry = state
@@ -149,11 +172,21 @@ pub fn read_checkpoint(dir: &Path) -> Result<(CheckpointState, Vec<u8>, Vec<u8>)
             .find(|f| f.name == name)
             .ok_or_else(|| corrupt(&state_path, format!("manifest does not list {name}")))?;
         if !path.is_file() {
-            return Err(CheckpointError::Missing { path: dir.to_path_buf(), reason: format!("{name} not found") });
+            return Err(CheckpointError::Missing {
+                path: dir.to_path_buf(),
+                reason: format!("{name} not found"),
+            });
         }
         let bytes = fs::read(&path).map_err(io_err(&path))?;
         if bytes.len() as u64 != entry.bytes || fnv64(&bytes) != entry.fnv64 {
-            return Err(corrupt(&path, format!("size or hash differs from the manifest ({} bytes, expected {})", bytes.len(), entry.bytes)));
+            return Err(corrupt(
+                &path,
+                format!(
+                    "size or hash differs from the manifest ({} bytes, expected {})",
+                    bytes.len(),
+                    entry.bytes
+                ),
+            ));
         }
         Ok(bytes)
     };
@@ -170,7 +203,9 @@ fn decode<B: burn::tensor::backend::Backend, R: burn::record::Record<B>>(
     device: &B::Device,
 ) -> Result<R, CheckpointError> {
     let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
-    match catch_unwind(AssertUnwindSafe(|| Recorder::<B>::load::<R>(&recorder, bytes, device))) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        Recorder::<B>::load::<R>(&recorder, bytes, device)
+    })) {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(corrupt(path, format!("cannot decode record: {e:?}"))),
         Err(_) => Err(corrupt(path, "cannot decode record")),
@@ -196,13 +231,20 @@ fn build_model<B: AutodiffBackend>(
     let fresh: ActorCritic<B> = state
         .config
         .policy
-        .network(state.obs_dim, state.n_actions, quantrl_core::derive_seed(state.config.seed, 1))
+        .network(
+            state.obs_dim,
+            state.n_actions,
+            quantrl_core::derive_seed(state.config.seed, 1),
+        )
         .init(device);
     let path = dir.join(MODEL);
     let record = decode::<B, <ActorCritic<B> as Module<B>>::Record>(bytes, &path, device)?;
     match catch_unwind(AssertUnwindSafe(|| fresh.load_record(record))) {
         Ok(m) => Ok(m),
-        Err(_) => Err(CheckpointError::Mismatch { path, reason: "weights do not fit the network in the config".into() }),
+        Err(_) => Err(CheckpointError::Mismatch {
+            path,
+            reason: "weights do not fit the network in the config".into(),
+        }),
     }
 }
 
@@ -220,7 +262,11 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         for (name, bytes) in [(MODEL, &model_bytes), (OPTIM, &optim_bytes)] {
             let path = dir.join(name);
             write_atomic(&path, bytes).map_err(io_err(&path))?;
-            files.push(FileEntry { name: name.into(), bytes: bytes.len() as u64, fnv64: fnv64(bytes) });
+            files.push(FileEntry {
+                name: name.into(),
+                bytes: bytes.len() as u64,
+                fnv64: fnv64(bytes),
+            });
         }
         let state = CheckpointState {
             format_version: FORMAT_VERSION,
@@ -248,21 +294,42 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
     /// Continue the run saved in `dir` on `env` (which must be the same environment with the
     /// same number of copies). `total_steps`, when given, replaces the budget (e.g. to train
     /// further); everything else comes from the checkpoint.
-    pub fn resume(dir: &Path, env: E, total_steps: Option<u64>, device: &B::Device) -> Result<Self, AlgoError> {
+    pub fn resume(
+        dir: &Path,
+        env: E,
+        total_steps: Option<u64>,
+        device: &B::Device,
+    ) -> Result<Self, AlgoError> {
         let (state, model_bytes, optim_bytes) = read_checkpoint(dir)?;
-        let mismatch = |reason: String| CheckpointError::Mismatch { path: dir.to_path_buf(), reason };
+        let mismatch = |reason: String| CheckpointError::Mismatch {
+            path: dir.to_path_buf(),
+            reason,
+        };
         if env.name() != state.env_name {
-            return Err(mismatch(format!("it was trained on {}, not {}", state.env_name, env.name())).into());
+            return Err(mismatch(format!(
+                "it was trained on {}, not {}",
+                state.env_name,
+                env.name()
+            ))
+            .into());
         }
-        if env.num_envs() != state.config.ppo.n_envs || env.observation_space().flat_dim() != state.obs_dim {
+        if env.num_envs() != state.config.ppo.n_envs
+            || env.observation_space().flat_dim() != state.obs_dim
+        {
             return Err(mismatch(format!(
                 "it expects {} environments with {} observations",
                 state.config.ppo.n_envs, state.obs_dim
             ))
             .into());
         }
-        if state.obs.len() != state.config.ppo.n_envs * state.obs_dim || state.episode_starts.len() != state.config.ppo.n_envs {
-            return Err(corrupt(&dir.join(STATE), "observation buffers have the wrong length").into());
+        if state.obs.len() != state.config.ppo.n_envs * state.obs_dim
+            || state.episode_starts.len() != state.config.ppo.n_envs
+        {
+            return Err(corrupt(
+                &dir.join(STATE),
+                "observation buffers have the wrong length",
+            )
+            .into());
         }
         let mut config = state.config.clone();
         if let Some(t) = total_steps {
@@ -270,11 +337,10 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         }
         config.validate()?;
         let model = build_model::<B>(&state, model_bytes, dir, device)?;
-        let optim_record = decode::<B, <crate::ppo::PpoOptimizer<B> as Optimizer<ActorCritic<B>, B>>::Record>(
-            optim_bytes,
-            &dir.join(OPTIM),
-            device,
-        )?;
+        let optim_record = decode::<
+            B,
+            <crate::ppo::PpoOptimizer<B> as Optimizer<ActorCritic<B>, B>>::Record,
+        >(optim_bytes, &dir.join(OPTIM), device)?;
         let mut learner = Self::new(config, env, device)?;
         // `new` reset the environments; put the saved ones back, or start fresh episodes
         // from a new seed when the environment cannot save its state.

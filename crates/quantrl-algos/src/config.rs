@@ -52,8 +52,14 @@ impl Default for PpoConfig {
             n_epochs: 20,
             gamma: 0.98,
             gae_lambda: 0.8,
-            learning_rate: Schedule::Linear { start: 1e-3, end: 0.0 },
-            clip_range: Schedule::Linear { start: 0.2, end: 0.0 },
+            learning_rate: Schedule::Linear {
+                start: 1e-3,
+                end: 0.0,
+            },
+            clip_range: Schedule::Linear {
+                start: 0.2,
+                end: 0.0,
+            },
             clip_range_vf: None,
             ent_coef: 0.0,
             vf_coef: 0.5,
@@ -82,7 +88,9 @@ impl PpoConfig {
             return Err(ConfigError::out_of_range(
                 "ppo.batch_size",
                 self.batch_size,
-                format!("in [1, n_envs * n_steps = {rollout}] (a minibatch cannot be larger than the rollout)"),
+                format!(
+                    "in [1, n_envs * n_steps = {rollout}] (a minibatch cannot be larger than the rollout)"
+                ),
             ));
         }
         if self.normalize_advantage && self.batch_size == 1 {
@@ -92,10 +100,12 @@ impl PpoConfig {
         }
         check_closed("ppo.gamma", self.gamma, 0.0, 1.0)?;
         check_closed("ppo.gae_lambda", self.gae_lambda, 0.0, 1.0)?;
-        self.learning_rate.validate_with(|v| check_closed("ppo.learning_rate", v, 0.0, 1.0))?;
+        self.learning_rate
+            .validate_with(|v| check_closed("ppo.learning_rate", v, 0.0, 1.0))?;
         check_positive("ppo.learning_rate (start)", self.learning_rate.initial())?;
         check_open("ppo.clip_range", self.clip_range.initial(), 0.0, 1.0)?;
-        self.clip_range.validate_with(|v| check_closed("ppo.clip_range", v, 0.0, 1.0 - f64::EPSILON))?;
+        self.clip_range
+            .validate_with(|v| check_closed("ppo.clip_range", v, 0.0, 1.0 - f64::EPSILON))?;
         if let Some(c) = self.clip_range_vf {
             check_positive("ppo.clip_range_vf", c)?;
         }
@@ -125,7 +135,12 @@ pub struct PolicyConfig {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        Self { hidden: vec![64, 64], activation: Activation::Tanh, shared_trunk: false, ortho_init: true }
+        Self {
+            hidden: vec![64, 64],
+            activation: Activation::Tanh,
+            shared_trunk: false,
+            ortho_init: true,
+        }
     }
 }
 
@@ -133,7 +148,11 @@ impl PolicyConfig {
     /// Check the widths.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.hidden.contains(&0) {
-            return Err(ConfigError::out_of_range("policy.hidden", format!("{:?}", self.hidden), "widths >= 1"));
+            return Err(ConfigError::out_of_range(
+                "policy.hidden",
+                format!("{:?}", self.hidden),
+                "widths >= 1",
+            ));
         }
         Ok(())
     }
@@ -201,7 +220,9 @@ impl TrainConfig {
 
     /// Parse and validate a TOML document; unknown keys are errors.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let c: TrainConfig = toml::from_str(text).map_err(|e| ConfigError::Inconsistent(format!("invalid TOML config: {}", e.to_string().trim())))?;
+        let c: TrainConfig = toml::from_str(text).map_err(|e| {
+            ConfigError::Inconsistent(format!("invalid TOML config: {}", e.to_string().trim()))
+        })?;
         c.validate()?;
         Ok(c)
     }
@@ -221,7 +242,11 @@ pub struct EvalConfig {
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        Self { every: 10_000, episodes: 20, stop_at_return: None }
+        Self {
+            every: 10_000,
+            episodes: 20,
+            stop_at_return: None,
+        }
     }
 }
 
@@ -249,13 +274,27 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_field() {
-        let e = TrainConfig::from_toml("[ppo]\nclip_range = 1.5\n").unwrap_err().to_string();
+        let e = TrainConfig::from_toml("[ppo]\nclip_range = 1.5\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ppo.clip_range") && e.contains("1.5"), "{e}");
-        let e = TrainConfig::from_toml("[ppo]\nbatch_size = 512\n").unwrap_err().to_string();
-        assert!(e.contains("ppo.batch_size") && e.contains("512") && e.contains("256"), "{e}");
-        let e = TrainConfig::from_toml("[ppo]\nlearning_rat = 0.1\n").unwrap_err().to_string();
-        assert!(e.contains("unknown field") && e.contains("learning_rat"), "{e}");
-        let e = TrainConfig::from_toml("total_steps = 0\n").unwrap_err().to_string();
+        let e = TrainConfig::from_toml("[ppo]\nbatch_size = 512\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ppo.batch_size") && e.contains("512") && e.contains("256"),
+            "{e}"
+        );
+        let e = TrainConfig::from_toml("[ppo]\nlearning_rat = 0.1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown field") && e.contains("learning_rat"),
+            "{e}"
+        );
+        let e = TrainConfig::from_toml("total_steps = 0\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("total_steps"), "{e}");
     }
 }

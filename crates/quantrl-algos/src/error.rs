@@ -63,7 +63,9 @@ pub enum CheckpointError {
         reason: String,
     },
     /// A checkpoint written by an incompatible version.
-    #[error("checkpoint {path} has format_version {found}; this build reads format_version {supported}")]
+    #[error(
+        "checkpoint {path} has format_version {found}; this build reads format_version {supported}"
+    )]
     UnsupportedVersion {
         /// The manifest.
         path: PathBuf,

@@ -107,7 +107,13 @@ pub struct EpisodeTracker {
 impl EpisodeTracker {
     /// Track `n_envs` environments, keeping the last `capacity` episodes.
     pub fn new(n_envs: usize, capacity: usize) -> Self {
-        Self { running_return: vec![0.0; n_envs], running_length: vec![0; n_envs], recent: VecDeque::new(), capacity, finished: 0 }
+        Self {
+            running_return: vec![0.0; n_envs],
+            running_length: vec![0; n_envs],
+            recent: VecDeque::new(),
+            capacity,
+            finished: 0,
+        }
     }
 
     /// Record one step of environment `i`; `done` closes its episode.
@@ -118,7 +124,8 @@ impl EpisodeTracker {
             if self.recent.len() == self.capacity {
                 self.recent.pop_front();
             }
-            self.recent.push_back((self.running_return[i], self.running_length[i]));
+            self.recent
+                .push_back((self.running_return[i], self.running_length[i]));
             self.running_return[i] = 0.0;
             self.running_length[i] = 0;
             self.finished += 1;
@@ -131,6 +138,9 @@ impl EpisodeTracker {
             return (f64::NAN, f64::NAN);
         }
         let n = self.recent.len() as f64;
-        (self.recent.iter().map(|e| e.0).sum::<f64>() / n, self.recent.iter().map(|e| e.1 as f64).sum::<f64>() / n)
+        (
+            self.recent.iter().map(|e| e.0).sum::<f64>() / n,
+            self.recent.iter().map(|e| e.1 as f64).sum::<f64>() / n,
+        )
     }
 }

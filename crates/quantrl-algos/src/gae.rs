@@ -66,10 +66,17 @@ pub fn compute_gae<T: GaeFloat>(
 ) {
     let n = rewards.len();
     assert!(
-        n % n_envs == 0 && values.len() == n && episode_starts.len() == n && advantages.len() == n && returns.len() == n,
+        n.is_multiple_of(n_envs)
+            && values.len() == n
+            && episode_starts.len() == n
+            && advantages.len() == n
+            && returns.len() == n,
         "compute_gae: buffers must all be n_steps * n_envs long"
     );
-    assert!(last_values.len() == n_envs && last_dones.len() == n_envs, "compute_gae: last_* must have n_envs entries");
+    assert!(
+        last_values.len() == n_envs && last_dones.len() == n_envs,
+        "compute_gae: last_* must have n_envs entries"
+    );
     let n_steps = n / n_envs;
     let gamma = T::from_f64(gamma);
     let gl = gamma * T::from_f64(gae_lambda);

@@ -35,4 +35,4 @@ pub use config::{EvalConfig, PolicyConfig, PpoConfig, TrainConfig};
 pub use error::{AlgoError, CheckpointError};
 pub use events::{Callback, EpisodeTracker, EvalStats, TrainEvent, UpdateStats};
 pub use metrics::MetricsWriter;
-pub use ppo::{MASKED_LOGIT, Ppo, PpoOptimizer, apply_mask, no_callback};
+pub use ppo::{MASKED_LOGIT, Ppo, PpoOptimizer, apply_mask, next_multiple_after, no_callback};

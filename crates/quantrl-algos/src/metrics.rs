@@ -19,12 +19,23 @@ pub struct MetricsWriter {
 impl MetricsWriter {
     /// Open (append to) `path`, creating its directory.
     pub fn append(path: &Path) -> Result<Self, AlgoError> {
-        let io = |source| AlgoError::Io { path: path.to_path_buf(), source };
+        let io = |source| AlgoError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
-        Ok(Self { path: path.to_path_buf(), out: BufWriter::new(file), error: None })
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+            error: None,
+        })
     }
 
     /// Where the lines go.

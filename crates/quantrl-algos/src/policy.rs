@@ -27,7 +27,9 @@ pub fn select_actions(
     for (i, row) in logits.chunks_exact(n_actions).enumerate() {
         let lse = log_sum_exp(row);
         let a = if deterministic {
-            row.iter().enumerate().fold(0, |best, (j, &v)| if v > row[best] { j } else { best })
+            row.iter()
+                .enumerate()
+                .fold(0, |best, (j, &v)| if v > row[best] { j } else { best })
         } else {
             for (p, &l) in probs.iter_mut().zip(row) {
                 *p = (l as f64 - lse).exp() as f32;
@@ -40,13 +42,21 @@ pub fn select_actions(
 }
 
 /// A `[n, dim]` tensor from a host slice.
-pub fn host_to_tensor<B: Backend>(data: &[f32], n: usize, dim: usize, device: &B::Device) -> Tensor<B, 2> {
+pub fn host_to_tensor<B: Backend>(
+    data: &[f32],
+    n: usize,
+    dim: usize,
+    device: &B::Device,
+) -> Tensor<B, 2> {
     Tensor::from_data(TensorData::new(data.to_vec(), [n, dim]), device)
 }
 
 /// A tensor's values on the host as f32.
 pub fn tensor_to_host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec().expect("float tensor")
+    t.into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("float tensor")
 }
 
 /// Run `episodes` episodes with the greedy (`deterministic`) or sampled policy and report the
@@ -61,10 +71,13 @@ pub fn evaluate<B: Backend, E: VecEnv + ?Sized>(
     device: &B::Device,
 ) -> Result<EvalStats, AlgoError> {
     let n = env.num_envs();
-    let n_actions = env.action_space().n().ok_or_else(|| AlgoError::UnsupportedActionSpace {
-        algorithm: "evaluate",
-        space: env.action_space().to_string(),
-    })?;
+    let n_actions = env
+        .action_space()
+        .n()
+        .ok_or_else(|| AlgoError::UnsupportedActionSpace {
+            algorithm: "evaluate",
+            space: env.action_space().to_string(),
+        })?;
     let obs_dim = env.observation_space().flat_dim();
     let mut batch = StepBatch::for_env(env);
     env.reset(Some(seed), &mut batch);
@@ -78,7 +91,14 @@ pub fn evaluate<B: Backend, E: VecEnv + ?Sized>(
     while counts.iter().zip(&targets).any(|(c, t)| c < t) {
         let out = model.forward(host_to_tensor::<B>(&batch.obs, n, obs_dim, device));
         let logits = tensor_to_host(out.logits);
-        select_actions(&logits, n_actions, deterministic, &mut rng, &mut actions, &mut logp);
+        select_actions(
+            &logits,
+            n_actions,
+            deterministic,
+            &mut rng,
+            &mut actions,
+            &mut logp,
+        );
         env.step(Actions::Discrete(&actions), &mut batch)?;
         for i in 0..n {
             running[i] += batch.rewards[i] as f64;

@@ -18,8 +18,8 @@ use quantrl_optim::{GroupedOptimizer, ParamGroup, clip_grad_norm};
 
 use crate::policy::{host_to_tensor, select_actions, tensor_to_host};
 use crate::{
-    AlgoError, Callback, EpisodeTracker, EvalStats, RolloutBuffer, TrainConfig, TrainEvent, UpdateStats,
-    gae::compute_gae,
+    AlgoError, Callback, EpisodeTracker, EvalStats, RolloutBuffer, TrainConfig, TrainEvent,
+    UpdateStats, gae::compute_gae,
 };
 
 /// The optimizer PPO trains with: Burn's AdamW with parameter groups.
@@ -54,10 +54,13 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
     /// action space.
     pub fn new(config: TrainConfig, mut env: E, device: &B::Device) -> Result<Self, AlgoError> {
         config.validate()?;
-        let n_actions = env.action_space().n().ok_or_else(|| AlgoError::UnsupportedActionSpace {
-            algorithm: "PPO",
-            space: env.action_space().to_string(),
-        })?;
+        let n_actions =
+            env.action_space()
+                .n()
+                .ok_or_else(|| AlgoError::UnsupportedActionSpace {
+                    algorithm: "PPO",
+                    space: env.action_space().to_string(),
+                })?;
         if env.num_envs() != config.ppo.n_envs {
             return Err(quantrl_core::ConfigError::Inconsistent(format!(
                 "ppo.n_envs = {} but the environment has {} copies",
@@ -67,7 +70,10 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             .into());
         }
         let obs_dim = env.observation_space().flat_dim();
-        let model: ActorCritic<B> = config.policy.network(obs_dim, n_actions, derive_seed(config.seed, 1)).init(device);
+        let model: ActorCritic<B> = config
+            .policy
+            .network(obs_dim, n_actions, derive_seed(config.seed, 1))
+            .init(device);
         let optim = Self::make_optimizer(&config, &model);
         let mut batch = StepBatch::for_env(&env);
         env.reset(Some(derive_seed(config.seed, 2)), &mut batch);
@@ -157,18 +163,28 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             let out = policy.forward(host_to_tensor(&self.batch.obs, n, d, &self.device));
             let mut logits = tensor_to_host(out.logits);
             let values = tensor_to_host(out.values);
-            if let (Some(masks), Some(stored)) = (&self.batch.action_masks, &mut self.buffer.action_masks) {
+            if let (Some(masks), Some(stored)) =
+                (&self.batch.action_masks, &mut self.buffer.action_masks)
+            {
                 apply_mask(&mut logits, masks);
                 stored[base * a..(base + n) * a].copy_from_slice(masks);
             }
-            select_actions(&logits, a, false, &mut self.rng, &mut actions, &mut log_probs);
+            select_actions(
+                &logits,
+                a,
+                false,
+                &mut self.rng,
+                &mut actions,
+                &mut log_probs,
+            );
             self.buffer.obs[base * d..(base + n) * d].copy_from_slice(&self.batch.obs);
             self.buffer.actions[base..base + n].copy_from_slice(&actions);
             self.buffer.values[base..base + n].copy_from_slice(&values);
             self.buffer.log_probs[base..base + n].copy_from_slice(&log_probs);
             self.buffer.episode_starts[base..base + n].copy_from_slice(&self.episode_starts);
 
-            self.env.step(Actions::Discrete(&actions), &mut self.batch)?;
+            self.env
+                .step(Actions::Discrete(&actions), &mut self.batch)?;
             self.num_timesteps += n as u64;
 
             truncated_rows.clear();
@@ -186,13 +202,19 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 for &i in &truncated_rows {
                     final_obs.extend_from_slice(self.batch.final_obs_of(i));
                 }
-                let v = tensor_to_host(policy.values(host_to_tensor(&final_obs, truncated_rows.len(), d, &self.device)));
+                let v = tensor_to_host(policy.values(host_to_tensor(
+                    &final_obs,
+                    truncated_rows.len(),
+                    d,
+                    &self.device,
+                )));
                 for (k, &i) in truncated_rows.iter().enumerate() {
                     self.buffer.rewards[base + i] += gamma * v[k];
                 }
             }
         }
-        let last_values = tensor_to_host(policy.values(host_to_tensor(&self.batch.obs, n, d, &self.device)));
+        let last_values =
+            tensor_to_host(policy.values(host_to_tensor(&self.batch.obs, n, d, &self.device)));
         let b = &mut self.buffer;
         compute_gae(
             &b.rewards,
@@ -222,30 +244,42 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             vf_coef: p.vf_coef,
             normalize_advantage: p.normalize_advantage,
         };
-        let (n_total, batch_size, d, a) = (self.buffer.len(), p.batch_size, self.obs_dim, self.n_actions);
+        let (n_total, batch_size, d, a) = (
+            self.buffer.len(),
+            p.batch_size,
+            self.obs_dim,
+            self.n_actions,
+        );
         let (n_epochs, target_kl, max_grad_norm) = (p.n_epochs, p.target_kl, p.max_grad_norm);
         let mut indices: Vec<usize> = (0..n_total).collect();
         let mut logged: Vec<Tensor<B::InnerBackend, 1>> = Vec::new();
         let mut grad_norms = Vec::new();
         let mut epochs = 0;
         let mut early_stopped = false;
-        let (mut obs, mut act, mut lp, mut adv, mut val, mut ret) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut obs, mut act, mut lp, mut adv, mut val, mut ret) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
         let mut mask: Vec<f32> = vec![];
         'epochs: for _ in 0..n_epochs {
             self.rng.shuffle(&mut indices);
             for chunk in indices.chunks(batch_size) {
                 let m = chunk.len();
-                self.gather(chunk, &mut obs, &mut act, &mut lp, &mut adv, &mut val, &mut ret, &mut mask);
+                self.gather(
+                    chunk, &mut obs, &mut act, &mut lp, &mut adv, &mut val, &mut ret, &mut mask,
+                );
                 let dev = &self.device;
-                let t1 = |v: &Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v.clone(), [m]), dev);
+                let t1 =
+                    |v: &Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v.clone(), [m]), dev);
                 let out = self.model.forward(host_to_tensor(&obs, m, d, dev));
                 let logits = if mask.is_empty() {
                     out.logits
                 } else {
-                    out.logits + Tensor::<B, 2>::from_data(TensorData::new(mask.clone(), [m, a]), dev)
+                    out.logits
+                        + Tensor::<B, 2>::from_data(TensorData::new(mask.clone(), [m, a]), dev)
                 };
-                let (log_prob, entropy) =
-                    log_prob_entropy(logits, Tensor::from_data(TensorData::new(one_hot(&act, a), [m, a]), dev));
+                let (log_prob, entropy) = log_prob_entropy(
+                    logits,
+                    Tensor::from_data(TensorData::new(one_hot(&act, a), [m, a]), dev),
+                );
                 let terms = ppo_loss(
                     PpoLossInputs {
                         log_prob,
@@ -280,7 +314,10 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 let mut grads = GradientsParams::from_grads(terms.loss.backward(), &self.model);
                 let norm = clip_grad_norm(&self.model, &mut grads, max_grad_norm);
                 if !norm.is_finite() {
-                    return Err(AlgoError::Diverged { update: self.n_updates, what: "gradient norm".into() });
+                    return Err(AlgoError::Diverged {
+                        update: self.n_updates,
+                        what: "gradient norm".into(),
+                    });
                 }
                 grad_norms.push(norm);
                 self.model = self.optim.step(lr, self.model.clone(), grads);
@@ -299,7 +336,10 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             }
         }
         if !sums[0].is_finite() {
-            return Err(AlgoError::Diverged { update: self.n_updates, what: "loss".into() });
+            return Err(AlgoError::Diverged {
+                update: self.n_updates,
+                what: "loss".into(),
+            });
         }
         let (ep_return_mean, ep_length_mean) = self.episodes.means();
         Ok(UpdateStats {
@@ -355,7 +395,11 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             ret.push(b.returns[i]);
             if let Some(m) = &b.action_masks {
                 let a = self.n_actions;
-                mask.extend(m[i * a..(i + 1) * a].iter().map(|&ok| if ok { 0.0 } else { MASKED_LOGIT }));
+                mask.extend(
+                    m[i * a..(i + 1) * a]
+                        .iter()
+                        .map(|&ok| if ok { 0.0 } else { MASKED_LOGIT }),
+                );
             }
         }
     }
@@ -372,8 +416,14 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
     }
 
     /// Deterministic evaluation of the current policy on `env` (a separate instance).
-    pub fn evaluate<E2: VecEnv + ?Sized>(&self, env: &mut E2, episodes: usize, seed: u64) -> Result<EvalStats, AlgoError> {
-        let mut stats = crate::policy::evaluate(&self.model.valid(), env, episodes, seed, true, &self.device)?;
+    pub fn evaluate<E2: VecEnv + ?Sized>(
+        &self,
+        env: &mut E2,
+        episodes: usize,
+        seed: u64,
+    ) -> Result<EvalStats, AlgoError> {
+        let mut stats =
+            crate::policy::evaluate(&self.model.valid(), env, episodes, seed, true, &self.device)?;
         stats.timesteps = self.num_timesteps;
         Ok(stats)
     }
@@ -387,7 +437,7 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         callback: &mut dyn Callback,
     ) -> Result<Option<EvalStats>, AlgoError> {
         let every = self.config.eval.every;
-        let mut next_eval = if every > 0 { (self.num_timesteps / every + 1) * every } else { u64::MAX };
+        let mut next_eval = next_multiple_after(self.num_timesteps, every);
         let mut last_eval = None;
         let mut eval_round = 0u64;
         while !self.is_done() {
@@ -396,10 +446,19 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             let due = self.num_timesteps >= next_eval || self.is_done();
             if let (Some(env), true) = (eval_env.as_deref_mut(), due && every > 0) {
                 eval_round += 1;
-                let e = self.evaluate(env, self.config.eval.episodes, derive_seed(self.config.seed, 1000 + eval_round))?;
-                next_eval = (self.num_timesteps / every + 1) * every;
+                let e = self.evaluate(
+                    env,
+                    self.config.eval.episodes,
+                    derive_seed(self.config.seed, 1000 + eval_round),
+                )?;
+                next_eval = next_multiple_after(self.num_timesteps, every);
                 stop |= callback.on_event(&TrainEvent::Eval(e.clone())).is_break();
-                if self.config.eval.stop_at_return.is_some_and(|t| e.mean_return >= t) {
+                if self
+                    .config
+                    .eval
+                    .stop_at_return
+                    .is_some_and(|t| e.mean_return >= t)
+                {
                     stop = true;
                 }
                 last_eval = Some(e);
@@ -423,6 +482,12 @@ pub fn apply_mask(logits: &mut [f32], mask: &[bool]) {
             *l = MASKED_LOGIT;
         }
     }
+}
+
+/// The first multiple of `every` strictly after `now`; `u64::MAX` when `every` is 0 (never).
+pub fn next_multiple_after(now: u64, every: u64) -> u64 {
+    now.checked_div(every)
+        .map_or(u64::MAX, |k| (k + 1).saturating_mul(every))
 }
 
 /// A callback that never stops training.

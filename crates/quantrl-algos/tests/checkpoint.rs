@@ -9,13 +9,24 @@ use quantrl_envs::{CartPole, CartPoleConfig};
 type B = Autodiff<NdArray<f32>>;
 
 fn config(total: u64) -> TrainConfig {
-    let mut c = TrainConfig { seed: 9, total_steps: total, eval: EvalConfig { every: 0, ..Default::default() }, ..Default::default() };
+    let mut c = TrainConfig {
+        seed: 9,
+        total_steps: total,
+        eval: EvalConfig {
+            every: 0,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
     c.ppo.n_epochs = 3;
     c
 }
 
 fn env() -> CartPole {
-    CartPole::new(CartPoleConfig { num_envs: 8, ..Default::default() })
+    CartPole::new(CartPoleConfig {
+        num_envs: 8,
+        ..Default::default()
+    })
 }
 
 fn params(ppo: &Ppo<B, CartPole>) -> Vec<f32> {
@@ -37,7 +48,9 @@ fn resume_continues_the_same_run() {
     let device = Default::default();
     let total = 256 * 8;
     let mut straight = Ppo::<B, _>::new(config(total), env(), &device).unwrap();
-    straight.learn::<CartPole>(None, &mut no_callback()).unwrap();
+    straight
+        .learn::<CartPole>(None, &mut no_callback())
+        .unwrap();
 
     let dir = std::env::temp_dir().join(format!("quantrl-resume-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -51,7 +64,11 @@ fn resume_continues_the_same_run() {
     assert_eq!(resumed.num_timesteps, total / 2);
     resumed.learn::<CartPole>(None, &mut no_callback()).unwrap();
     assert_eq!(resumed.num_timesteps, straight.num_timesteps);
-    assert_eq!(params(&resumed), params(&straight), "resumed run must equal the straight run bit for bit");
+    assert_eq!(
+        params(&resumed),
+        params(&straight),
+        "resumed run must equal the straight run bit for bit"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -60,26 +77,49 @@ fn damaged_checkpoints_are_typed_errors() {
     let device = Default::default();
     let dir = std::env::temp_dir().join(format!("quantrl-damaged-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let missing = Ppo::<B, _>::resume(&dir, env(), None, &device).err().unwrap();
-    assert!(matches!(missing, AlgoError::Checkpoint(CheckpointError::Missing { .. })), "{missing}");
+    let missing = Ppo::<B, _>::resume(&dir, env(), None, &device)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            missing,
+            AlgoError::Checkpoint(CheckpointError::Missing { .. })
+        ),
+        "{missing}"
+    );
 
     let mut ppo = Ppo::<B, _>::new(config(512), env(), &device).unwrap();
     ppo.train_iteration().unwrap();
     ppo.save_checkpoint(&dir).unwrap();
     // Another environment: a mismatch, not a crash.
-    let novel = CartPole::new(CartPoleConfig { num_envs: 8, hide_velocity: true, ..Default::default() });
-    let e = Ppo::<B, _>::resume(&dir, novel, None, &device).err().unwrap();
-    assert!(matches!(e, AlgoError::Checkpoint(CheckpointError::Mismatch { .. })), "{e}");
+    let novel = CartPole::new(CartPoleConfig {
+        num_envs: 8,
+        hide_velocity: true,
+        ..Default::default()
+    });
+    let e = Ppo::<B, _>::resume(&dir, novel, None, &device)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(e, AlgoError::Checkpoint(CheckpointError::Mismatch { .. })),
+        "{e}"
+    );
     // Truncated optimizer state.
     let optim = dir.join("optimizer.mpk");
     let bytes = std::fs::read(&optim).unwrap();
     std::fs::write(&optim, &bytes[..bytes.len() / 3]).unwrap();
-    let e = Ppo::<B, _>::resume(&dir, env(), None, &device).err().unwrap();
-    assert!(matches!(e, AlgoError::Checkpoint(CheckpointError::Corrupt { .. })), "{e}");
+    let e = Ppo::<B, _>::resume(&dir, env(), None, &device)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(e, AlgoError::Checkpoint(CheckpointError::Corrupt { .. })),
+        "{e}"
+    );
     // Consistent manifest but garbage record bytes: decoding fails cleanly.
     std::fs::write(&optim, b"not a record").unwrap();
     let state_path = dir.join("state.json");
-    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
     for f in state["files"].as_array_mut().unwrap() {
         if f["name"] == "optimizer.mpk" {
             f["bytes"] = 12.into();
@@ -87,7 +127,12 @@ fn damaged_checkpoints_are_typed_errors() {
         }
     }
     std::fs::write(&state_path, serde_json::to_string(&state).unwrap()).unwrap();
-    let e = Ppo::<B, _>::resume(&dir, env(), None, &device).err().unwrap();
-    assert!(matches!(e, AlgoError::Checkpoint(CheckpointError::Corrupt { .. })), "{e}");
+    let e = Ppo::<B, _>::resume(&dir, env(), None, &device)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(e, AlgoError::Checkpoint(CheckpointError::Corrupt { .. })),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

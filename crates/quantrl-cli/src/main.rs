@@ -13,12 +13,17 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quantrl::algos::checkpoint::{load_model, write_atomic};
+use quantrl::algos::next_multiple_after;
 use quantrl::algos::policy::evaluate;
 use quantrl::core::derive_seed;
 use quantrl::prelude::*;
 
 #[derive(Parser)]
-#[command(name = "quantrl", version, about = "Risk-aware reinforcement learning for trading, on Burn")]
+#[command(
+    name = "quantrl",
+    version,
+    about = "Risk-aware reinforcement learning for trading, on Burn"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,7 +52,7 @@ struct TrainArgs {
     /// the new total budget.
     #[arg(long)]
     steps: Option<u64>,
-    /// Output directory (default runs/<env>-seed<seed>).
+    /// Output directory (default `runs/ENV-seedSEED`).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the run saved in this directory (a run directory or its checkpoint/).
@@ -92,14 +97,20 @@ fn main() -> ExitCode {
 /// A run directory holds `checkpoint/`; accept either.
 fn checkpoint_dir(path: &Path) -> PathBuf {
     let inner = path.join("checkpoint");
-    if inner.is_dir() { inner } else { path.to_path_buf() }
+    if inner.is_dir() {
+        inner
+    } else {
+        path.to_path_buf()
+    }
 }
 
 fn load_config(args: &TrainArgs) -> Result<TrainConfig> {
     let mut config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-            TrainConfig::from_toml(&text).with_context(|| format!("in config file {}", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            TrainConfig::from_toml(&text)
+                .with_context(|| format!("in config file {}", path.display()))?
         }
         None => TrainConfig::default(),
     };
@@ -125,25 +136,40 @@ fn train(args: TrainArgs) -> Result<()> {
                 .map(|(s, _, _)| (s, ()))
                 .with_context(|| format!("cannot resume from {}", run.display()))?;
             if args.config.is_some() || args.env.is_some() || args.seed.is_some() {
-                bail!("--resume continues the saved run with its own config; only --steps and --out may be given");
+                bail!(
+                    "--resume continues the saved run with its own config; only --steps and --out may be given"
+                );
             }
             let env = make_env(&state.env_name, state.config.ppo.n_envs)?;
             let ppo = Ppo::<DefaultAutodiffBackend, _>::resume(&ckpt, env, args.steps, &device)
                 .with_context(|| format!("cannot resume from {}", ckpt.display()))?;
-            let out = args.out.clone().unwrap_or_else(|| if ckpt.ends_with("checkpoint") { ckpt.parent().unwrap().to_path_buf() } else { run.clone() });
+            let out = args.out.clone().unwrap_or_else(|| {
+                if ckpt.ends_with("checkpoint") {
+                    ckpt.parent().unwrap().to_path_buf()
+                } else {
+                    run.clone()
+                }
+            });
             (ppo, out)
         }
         None => {
             let config = load_config(&args)?;
             let env = make_env(&config.env, config.ppo.n_envs)?;
-            let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", config.env, config.seed)));
-            (Ppo::<DefaultAutodiffBackend, _>::new(config, env, &device)?, out)
+            let out = args.out.clone().unwrap_or_else(|| {
+                PathBuf::from(format!("runs/{}-seed{}", config.env, config.seed))
+            });
+            (
+                Ppo::<DefaultAutodiffBackend, _>::new(config, env, &device)?,
+                out,
+            )
         }
     };
-    std::fs::create_dir_all(&out).with_context(|| format!("cannot create output directory {}", out.display()))?;
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
     let config = ppo.config.clone();
     let config_text = toml::to_string_pretty(&config).context("cannot serialize the config")?;
-    write_atomic(&out.join("config.toml"), config_text.as_bytes()).with_context(|| format!("cannot write {}", out.join("config.toml").display()))?;
+    write_atomic(&out.join("config.toml"), config_text.as_bytes())
+        .with_context(|| format!("cannot write {}", out.join("config.toml").display()))?;
     let mut metrics = MetricsWriter::append(&out.join("metrics.jsonl"))?;
     let mut eval_env = make_env(&config.env, 4)?;
     let ckpt = out.join("checkpoint");
@@ -154,9 +180,11 @@ fn train(args: TrainArgs) -> Result<()> {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
-            .expect("progress template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}",
+        )
+        .expect("progress template")
+        .progress_chars("=> "),
     );
     bar.set_position(ppo.num_timesteps);
     println!(
@@ -171,9 +199,9 @@ fn train(args: TrainArgs) -> Result<()> {
     let start = Instant::now();
     let start_steps = ppo.num_timesteps;
     let mut last_eval: Option<EvalStats> = None;
-    let mut next_ckpt = if config.checkpoint_every > 0 { (ppo.num_timesteps / config.checkpoint_every + 1) * config.checkpoint_every } else { u64::MAX };
+    let mut next_ckpt = next_multiple_after(ppo.num_timesteps, config.checkpoint_every);
     let mut eval_round = 0;
-    let mut next_eval = if config.eval.every > 0 { (ppo.num_timesteps / config.eval.every + 1) * config.eval.every } else { u64::MAX };
+    let mut next_eval = next_multiple_after(ppo.num_timesteps, config.eval.every);
     while !ppo.is_done() {
         let stats = ppo.train_iteration()?;
         let _ = metrics.on_event(&TrainEvent::Update(stats.clone()));
@@ -181,36 +209,63 @@ fn train(args: TrainArgs) -> Result<()> {
         bar.set_message(format!("return {:.1}", stats.ep_return_mean));
         if ppo.num_timesteps >= next_eval || ppo.is_done() {
             eval_round += 1;
-            let e = ppo.evaluate(&mut eval_env, config.eval.episodes, derive_seed(config.seed, 1000 + eval_round))?;
+            let e = ppo.evaluate(
+                &mut eval_env,
+                config.eval.episodes,
+                derive_seed(config.seed, 1000 + eval_round),
+            )?;
             let _ = metrics.on_event(&TrainEvent::Eval(e.clone()));
-            bar.println(format!("  {:>8} steps  eval return {:.1} ± {:.1} over {} episodes", e.timesteps, e.mean_return, e.std_return, e.episodes));
-            next_eval = if config.eval.every > 0 { (ppo.num_timesteps / config.eval.every + 1) * config.eval.every } else { u64::MAX };
-            let stop = config.eval.stop_at_return.is_some_and(|t| e.mean_return >= t);
+            bar.println(format!(
+                "  {:>8} steps  eval return {:.1} ± {:.1} over {} episodes",
+                e.timesteps, e.mean_return, e.std_return, e.episodes
+            ));
+            next_eval = next_multiple_after(ppo.num_timesteps, config.eval.every);
+            let stop = config
+                .eval
+                .stop_at_return
+                .is_some_and(|t| e.mean_return >= t);
             last_eval = Some(e);
             if stop {
-                bar.println("  stop_at_return reached".to_string());
+                bar.println("  stop_at_return reached");
                 break;
             }
         }
         if ppo.num_timesteps >= next_ckpt {
             ppo.save_checkpoint(&ckpt)?;
-            let _ = metrics.on_event(&TrainEvent::Checkpoint { timesteps: ppo.num_timesteps, path: ckpt.display().to_string() });
-            next_ckpt = (ppo.num_timesteps / config.checkpoint_every + 1) * config.checkpoint_every;
+            let _ = metrics.on_event(&TrainEvent::Checkpoint {
+                timesteps: ppo.num_timesteps,
+                path: ckpt.display().to_string(),
+            });
+            next_ckpt = next_multiple_after(ppo.num_timesteps, config.checkpoint_every);
         }
     }
     bar.finish_and_clear();
     ppo.save_checkpoint(&ckpt)?;
-    let _ = metrics.on_event(&TrainEvent::Checkpoint { timesteps: ppo.num_timesteps, path: ckpt.display().to_string() });
+    let _ = metrics.on_event(&TrainEvent::Checkpoint {
+        timesteps: ppo.num_timesteps,
+        path: ckpt.display().to_string(),
+    });
     if let Some(e) = metrics.error.take() {
-        eprintln!("warning: some metrics could not be written to {}: {e}", metrics.path().display());
+        eprintln!(
+            "warning: some metrics could not be written to {}: {e}",
+            metrics.path().display()
+        );
     }
     let secs = start.elapsed().as_secs_f64();
     let steps = ppo.num_timesteps - start_steps;
-    println!("done: {} steps in {:.1} s ({:.0} steps/s incl. evaluation)", steps, secs, steps as f64 / secs.max(1e-9));
+    println!(
+        "done: {} steps in {:.1} s ({:.0} steps/s incl. evaluation)",
+        steps,
+        secs,
+        steps as f64 / secs.max(1e-9)
+    );
     let (rolling, _) = ppo.recent_episodes();
     println!("  training return (last 100 episodes): {rolling:.1}");
     if let Some(e) = last_eval {
-        println!("  evaluation return: {:.1} ± {:.1} over {} episodes (deterministic)", e.mean_return, e.std_return, e.episodes);
+        println!(
+            "  evaluation return: {:.1} ± {:.1} over {} episodes (deterministic)",
+            e.mean_return, e.std_return, e.episodes
+        );
     }
     println!("  checkpoint: {}", ckpt.display());
     println!("  metrics:    {}", metrics.path().display());
@@ -223,9 +278,17 @@ fn eval(args: EvalArgs) -> Result<()> {
     }
     let device = Default::default();
     let ckpt = checkpoint_dir(&args.checkpoint);
-    let (state, model) = load_model::<DefaultAutodiffBackend>(&ckpt, &device).with_context(|| format!("cannot load checkpoint {}", args.checkpoint.display()))?;
+    let (state, model) = load_model::<DefaultAutodiffBackend>(&ckpt, &device)
+        .with_context(|| format!("cannot load checkpoint {}", args.checkpoint.display()))?;
     let mut env = make_env(&state.env_name, 4)?;
-    let e = evaluate(&model.valid(), &mut env, args.episodes, args.seed, true, &device)?;
+    let e = evaluate(
+        &model.valid(),
+        &mut env,
+        args.episodes,
+        args.seed,
+        true,
+        &device,
+    )?;
     println!(
         "{} after {} steps: evaluation return {:.1} ± {:.1} over {} episodes (mean length {:.1})",
         state.env_name, state.num_timesteps, e.mean_return, e.std_return, e.episodes, e.mean_length

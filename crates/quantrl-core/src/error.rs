@@ -44,7 +44,11 @@ pub fn check_open(field: &str, value: f64, lo: f64, hi: f64) -> Result<(), Confi
     if value.is_finite() && value > lo && value < hi {
         Ok(())
     } else {
-        Err(ConfigError::out_of_range(field, value, format!("in ({lo}, {hi})")))
+        Err(ConfigError::out_of_range(
+            field,
+            value,
+            format!("in ({lo}, {hi})"),
+        ))
     }
 }
 
@@ -53,7 +57,11 @@ pub fn check_closed(field: &str, value: f64, lo: f64, hi: f64) -> Result<(), Con
     if value.is_finite() && value >= lo && value <= hi {
         Ok(())
     } else {
-        Err(ConfigError::out_of_range(field, value, format!("in [{lo}, {hi}]")))
+        Err(ConfigError::out_of_range(
+            field,
+            value,
+            format!("in [{lo}, {hi}]"),
+        ))
     }
 }
 

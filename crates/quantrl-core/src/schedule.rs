@@ -125,14 +125,23 @@ mod tests {
         let text = "lr = 0.001\nclip = { linear = { start = 0.2, end = 0.0 } }\n";
         let h: Holder = toml::from_str(text).unwrap();
         assert_eq!(h.lr, Schedule::Constant(0.001));
-        assert_eq!(h.clip, Schedule::Linear { start: 0.2, end: 0.0 });
+        assert_eq!(
+            h.clip,
+            Schedule::Linear {
+                start: 0.2,
+                end: 0.0
+            }
+        );
         let back: Holder = toml::from_str(&toml::to_string(&h).unwrap()).unwrap();
         assert_eq!(back, h);
     }
 
     #[test]
     fn cosine_end_points() {
-        let s = Schedule::Cosine { start: 1.0, end: 0.1 };
+        let s = Schedule::Cosine {
+            start: 1.0,
+            end: 0.1,
+        };
         assert!((s.value(0.0) - 1.0).abs() < 1e-12);
         assert!((s.value(1.0) - 0.1).abs() < 1e-12);
         assert!((s.value(0.5) - 0.55).abs() < 1e-12);

@@ -156,7 +156,10 @@ pub trait VecEnv {
     /// Restore a state written by [`VecEnv::save_state`].
     fn load_state(&mut self, state: &str) -> Result<(), EnvError> {
         let _ = state;
-        Err(EnvError::State(format!("{} cannot restore a saved state", self.name())))
+        Err(EnvError::State(format!(
+            "{} cannot restore a saved state",
+            self.name()
+        )))
     }
 }
 

@@ -24,6 +24,16 @@ pub enum DataError {
         /// The length it must have.
         expected: usize,
     },
+    /// A row-major table whose length is not a whole number of rows.
+    #[error("series `{series}` has {len} values, not a whole number of rows of {row_len}")]
+    Ragged {
+        /// The table.
+        series: String,
+        /// Its length.
+        len: usize,
+        /// Values per row (number of features).
+        row_len: usize,
+    },
     /// A NaN or infinite value where a finite one is needed.
     #[error("series `{series}` has a non-finite value {value} at index {index}")]
     NonFinite {
@@ -35,7 +45,9 @@ pub enum DataError {
         value: f64,
     },
     /// A price that is zero or negative where a logarithm is taken.
-    #[error("series `{series}` has a non-positive price {value} at index {index}; prices must be > 0")]
+    #[error(
+        "series `{series}` has a non-positive price {value} at index {index}; prices must be > 0"
+    )]
     NonPositive {
         /// The series.
         series: String,

@@ -77,7 +77,13 @@ pub fn rsi(close: &[f64], window: usize) -> Result<Vec<f64>, DataError> {
     Ok(up
         .iter()
         .zip(&down)
-        .map(|(&u, &d)| if d == 0.0 { 100.0 } else { 100.0 - 100.0 / (1.0 + u / d) })
+        .map(|(&u, &d)| {
+            if d == 0.0 {
+                100.0
+            } else {
+                100.0 - 100.0 / (1.0 + u / d)
+            }
+        })
         .collect())
 }
 
@@ -90,7 +96,10 @@ pub fn rsi(close: &[f64], window: usize) -> Result<Vec<f64>, DataError> {
 /// after the first finite one is an error.
 pub fn ema(values: &[f64], span: usize) -> Result<Vec<f64>, DataError> {
     check_window("ema.span", span, 1)?;
-    let start = values.iter().position(|v| v.is_finite()).unwrap_or(values.len());
+    let start = values
+        .iter()
+        .position(|v| v.is_finite())
+        .unwrap_or(values.len());
     if let Some(i) = values[start..].iter().position(|v| !v.is_finite()) {
         let index = start + i;
         return Err(DataError::NonFinite {
@@ -136,7 +145,11 @@ pub fn macd(close: &[f64], fast: usize, slow: usize, signal: usize) -> Result<Ma
     let macd: Vec<f64> = ema_fast.iter().zip(&ema_slow).map(|(f, s)| f - s).collect();
     let signal = ema(&macd, signal)?;
     let histogram = macd.iter().zip(&signal).map(|(m, s)| m - s).collect();
-    Ok(Macd { macd, signal, histogram })
+    Ok(Macd {
+        macd,
+        signal,
+        histogram,
+    })
 }
 
 /// Bollinger bands over `window` closes at `k` population standard deviations
@@ -149,7 +162,12 @@ pub fn bollinger(close: &[f64], window: usize, k: f64) -> Result<Bollinger, Data
     let mstd = rolling_std(close, window, 0)?;
     let upper = mavg.iter().zip(&mstd).map(|(m, s)| m + k * s).collect();
     let lower = mavg.iter().zip(&mstd).map(|(m, s)| m - k * s).collect();
-    Ok(Bollinger { mavg, mstd, upper, lower })
+    Ok(Bollinger {
+        mavg,
+        mstd,
+        upper,
+        lower,
+    })
 }
 
 /// True range: `TR_0 = high_0 - low_0`, then
@@ -196,7 +214,13 @@ pub fn log_returns(close: &[f64]) -> Result<Vec<f64>, DataError> {
     check_prices("close", close)?;
     let logs: Vec<f64> = close.iter().map(|c| c.ln()).collect();
     Ok((0..logs.len())
-        .map(|t| if t == 0 { f64::NAN } else { logs[t] - logs[t - 1] })
+        .map(|t| {
+            if t == 0 {
+                f64::NAN
+            } else {
+                logs[t] - logs[t - 1]
+            }
+        })
         .collect())
 }
 
@@ -223,7 +247,11 @@ pub fn rolling_std(values: &[f64], window: usize, ddof: usize) -> Result<Vec<f64
     check_window("rolling_std.window (must exceed ddof)", window, ddof + 1)?;
     Ok(rolling(values.len(), window, |r| {
         let x = &values[r];
-        if all_finite(x) { std_dev(x, ddof) } else { f64::NAN }
+        if all_finite(x) {
+            std_dev(x, ddof)
+        } else {
+            f64::NAN
+        }
     }))
 }
 
@@ -239,7 +267,10 @@ pub fn rolling_volatility(
     check_window("rolling_volatility.window", window, 2)?;
     check_positive("rolling_volatility.periods_per_year", periods_per_year)?;
     let scale = periods_per_year.sqrt();
-    Ok(rolling_std(returns, window, 1)?.into_iter().map(|s| s * scale).collect())
+    Ok(rolling_std(returns, window, 1)?
+        .into_iter()
+        .map(|s| s * scale)
+        .collect())
 }
 
 /// Rolling Pearson correlation of two aligned series (for example the returns of two assets)
@@ -272,7 +303,13 @@ pub fn rolling_correlation(x: &[f64], y: &[f64], window: usize) -> Result<Vec<f6
 /// `f` applied to each full trailing window `t - window + 1 ..= t`; `NaN` before the first.
 fn rolling(n: usize, window: usize, mut f: impl FnMut(Range<usize>) -> f64) -> Vec<f64> {
     (0..n)
-        .map(|t| if t + 1 < window { f64::NAN } else { f(t + 1 - window..t + 1) })
+        .map(|t| {
+            if t + 1 < window {
+                f64::NAN
+            } else {
+                f(t + 1 - window..t + 1)
+            }
+        })
         .collect()
 }
 
@@ -308,7 +345,11 @@ mod tests {
         ));
         assert!(matches!(
             atr(&[1.0], &[1.0, 2.0], &[1.0], 1),
-            Err(DataError::LengthMismatch { len: 2, expected: 1, .. })
+            Err(DataError::LengthMismatch {
+                len: 2,
+                expected: 1,
+                ..
+            })
         ));
         assert!(matches!(
             ema(&[f64::NAN, 1.0, f64::INFINITY], 2),

@@ -53,7 +53,11 @@ impl CartPolePhysics {
         let [x, x_dot, theta, theta_dot] = *s;
         let total_mass = self.masspole + self.masscart;
         let polemass_length = self.masspole * self.length;
-        let force = if action == 1 { self.force_mag } else { -self.force_mag };
+        let force = if action == 1 {
+            self.force_mag
+        } else {
+            -self.force_mag
+        };
         let costheta = theta.cos();
         let sintheta = theta.sin();
         let temp = (force + polemass_length * theta_dot * theta_dot * sintheta) / total_mass;
@@ -134,11 +138,20 @@ impl CartPole {
         let p = &config.physics;
         let obs_space = if config.hide_velocity {
             Space::Box {
-                low: vec![-(p.x_threshold as f32) * 2.0, -(p.theta_threshold_radians as f32) * 2.0],
-                high: vec![(p.x_threshold as f32) * 2.0, (p.theta_threshold_radians as f32) * 2.0],
+                low: vec![
+                    -(p.x_threshold as f32) * 2.0,
+                    -(p.theta_threshold_radians as f32) * 2.0,
+                ],
+                high: vec![
+                    (p.x_threshold as f32) * 2.0,
+                    (p.theta_threshold_radians as f32) * 2.0,
+                ],
             }
         } else {
-            let (x, th) = ((p.x_threshold * 2.0) as f32, (p.theta_threshold_radians * 2.0) as f32);
+            let (x, th) = (
+                (p.x_threshold * 2.0) as f32,
+                (p.theta_threshold_radians * 2.0) as f32,
+            );
             Space::Box {
                 low: vec![-x, f32::MIN, -th, f32::MIN],
                 high: vec![x, f32::MAX, th, f32::MAX],
@@ -147,7 +160,9 @@ impl CartPole {
         Self {
             states: vec![[0.0; 4]; n],
             episode_steps: vec![0; n],
-            rngs: (0..n as u64).map(|i| Rng::seed_from_u64(derive_seed(0, i))).collect(),
+            rngs: (0..n as u64)
+                .map(|i| Rng::seed_from_u64(derive_seed(0, i)))
+                .collect(),
             obs_space,
             action_space: Space::Discrete { n: 2 },
             is_reset: false,
@@ -277,10 +292,14 @@ impl VecEnv for CartPole {
     }
 
     fn load_state(&mut self, state: &str) -> Result<(), EnvError> {
-        let s: CartPoleState = serde_json::from_str(state).map_err(|e| EnvError::State(format!("not a CartPole state: {e}")))?;
+        let s: CartPoleState = serde_json::from_str(state)
+            .map_err(|e| EnvError::State(format!("not a CartPole state: {e}")))?;
         let n = self.config.num_envs;
         if s.states.len() != n || s.episode_steps.len() != n || s.rngs.len() != n {
-            return Err(EnvError::State(format!("state is for {} environments, this CartPole has {n}", s.states.len())));
+            return Err(EnvError::State(format!(
+                "state is for {} environments, this CartPole has {n}",
+                s.states.len()
+            )));
         }
         self.states = s.states;
         self.episode_steps = s.episode_steps;

@@ -91,7 +91,10 @@ pub struct CheckReport {
 }
 
 fn check_space(which: &'static str, space: &Space) -> Result<(), EnvCheckError> {
-    let bad = |reason: &str| EnvCheckError::BadSpace { which, reason: reason.to_string() };
+    let bad = |reason: &str| EnvCheckError::BadSpace {
+        which,
+        reason: reason.to_string(),
+    };
     match space {
         Space::Discrete { n } if *n == 0 => Err(bad("Discrete(0)")),
         Space::MultiDiscrete { nvec } if nvec.is_empty() || nvec.contains(&0) => {
@@ -100,7 +103,11 @@ fn check_space(which: &'static str, space: &Space) -> Result<(), EnvCheckError> 
         Space::Box { low, high } => {
             if low.is_empty() || low.len() != high.len() {
                 Err(bad("Box bounds empty or of different lengths"))
-            } else if low.iter().zip(high).any(|(l, h)| l.is_nan() || h.is_nan() || l > h) {
+            } else if low
+                .iter()
+                .zip(high)
+                .any(|(l, h)| l.is_nan() || h.is_nan() || l > h)
+            {
                 Err(bad("Box with NaN or inverted bounds"))
             } else {
                 Ok(())
@@ -111,7 +118,13 @@ fn check_space(which: &'static str, space: &Space) -> Result<(), EnvCheckError> 
 }
 
 /// Draw an action per environment, honouring masks where present.
-fn draw_actions(space: &Space, batch: &StepBatch, rng: &mut Rng, ints: &mut [u32], floats: &mut [f32]) {
+fn draw_actions(
+    space: &Space,
+    batch: &StepBatch,
+    rng: &mut Rng,
+    ints: &mut [u32],
+    floats: &mut [f32],
+) {
     let n = batch.num_envs;
     match space {
         Space::Box { .. } => {
@@ -153,22 +166,39 @@ fn draw_actions(space: &Space, batch: &StepBatch, rng: &mut Rng, ints: &mut [u32
     }
 }
 
-fn check_batch(space: &Space, batch: &StepBatch, step: usize, action_space: &Space) -> Result<(), EnvCheckError> {
+fn check_batch(
+    space: &Space,
+    batch: &StepBatch,
+    step: usize,
+    action_space: &Space,
+) -> Result<(), EnvCheckError> {
     let d = batch.obs_dim;
     for i in 0..batch.num_envs {
         let obs = batch.obs_of(i);
         if !space.contains_f32(obs) {
-            return Err(EnvCheckError::ObsOutOfSpace { step, env: i, obs: obs.to_vec() });
+            return Err(EnvCheckError::ObsOutOfSpace {
+                step,
+                env: i,
+                obs: obs.to_vec(),
+            });
         }
         if step > 0 {
             let r = batch.rewards[i];
             if !r.is_finite() {
-                return Err(EnvCheckError::NonFiniteReward { step, env: i, reward: r });
+                return Err(EnvCheckError::NonFiniteReward {
+                    step,
+                    env: i,
+                    reward: r,
+                });
             }
             if batch.done(i) {
                 let f = &batch.final_obs[i * d..(i + 1) * d];
                 if !space.contains_f32(f) {
-                    return Err(EnvCheckError::FinalObsOutOfSpace { step, env: i, obs: f.to_vec() });
+                    return Err(EnvCheckError::FinalObsOutOfSpace {
+                        step,
+                        env: i,
+                        obs: f.to_vec(),
+                    });
                 }
             }
         }
@@ -212,7 +242,10 @@ pub fn check_vec_env<E: VecEnv>(
     check_space("observation", a.observation_space())?;
     check_space("action", a.action_space())?;
     if !matches!(a.observation_space(), Space::Box { .. }) {
-        return Err(EnvCheckError::BadSpace { which: "observation", reason: "must be a Box".into() });
+        return Err(EnvCheckError::BadSpace {
+            which: "observation",
+            reason: "must be a Box".into(),
+        });
     }
     let n = a.num_envs();
     if n == 0 {
@@ -223,12 +256,17 @@ pub fn check_vec_env<E: VecEnv>(
     let mut ba = StepBatch::for_env(&a);
     let mut bb = StepBatch::for_env(&b);
     if a.has_action_masks() != ba.action_masks.is_some() {
-        return Err(EnvCheckError::MaskPresence("has_action_masks disagrees with the action space".into()));
+        return Err(EnvCheckError::MaskPresence(
+            "has_action_masks disagrees with the action space".into(),
+        ));
     }
     a.reset(Some(seed), &mut ba);
     b.reset(Some(seed), &mut bb);
     if ba.obs.len() != n * obs_space.flat_dim() {
-        return Err(EnvCheckError::BufferSize(format!("obs has {} floats", ba.obs.len())));
+        return Err(EnvCheckError::BufferSize(format!(
+            "obs has {} floats",
+            ba.obs.len()
+        )));
     }
     check_batch(&obs_space, &ba, 0, &act_space)?;
     if ba.obs != bb.obs {
@@ -257,9 +295,15 @@ pub fn check_vec_env<E: VecEnv>(
             _ => Actions::Discrete(&ints),
         };
         a.step(actions, &mut ba)
-            .map_err(|e| EnvCheckError::RejectedValidAction { step, error: e.to_string() })?;
+            .map_err(|e| EnvCheckError::RejectedValidAction {
+                step,
+                error: e.to_string(),
+            })?;
         b.step(actions, &mut bb)
-            .map_err(|e| EnvCheckError::RejectedValidAction { step, error: e.to_string() })?;
+            .map_err(|e| EnvCheckError::RejectedValidAction {
+                step,
+                error: e.to_string(),
+            })?;
         check_batch(&obs_space, &ba, step, &act_space)?;
         let same = ba.obs == bb.obs
             && ba.rewards == bb.rewards
@@ -270,7 +314,12 @@ pub fn check_vec_env<E: VecEnv>(
             return Err(EnvCheckError::NotDeterministic { seed, step });
         }
         report.terminations += ba.terminated.iter().filter(|&&t| t).count();
-        report.truncations += ba.truncated.iter().zip(&ba.terminated).filter(|&(&t, &te)| t && !te).count();
+        report.truncations += ba
+            .truncated
+            .iter()
+            .zip(&ba.terminated)
+            .filter(|&(&t, &te)| t && !te)
+            .count();
         report.steps = step;
     }
     Ok(report)

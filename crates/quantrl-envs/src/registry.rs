@@ -30,6 +30,9 @@ pub fn make_env(name: &str, num_envs: usize) -> Result<Box<dyn VecEnv + Send>, E
                 ..Default::default()
             })))
         }
-        _ => Err(EnvError::UnknownEnv { name: name.to_string(), known: ENV_NAMES.join(", ") }),
+        _ => Err(EnvError::UnknownEnv {
+            name: name.to_string(),
+            known: ENV_NAMES.join(", "),
+        }),
     }
 }

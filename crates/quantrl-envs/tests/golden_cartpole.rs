@@ -13,7 +13,10 @@ fn assert_obs_ulp(what: &str, got: &[f32], expected: &[f64], ulps: u32) {
     for (i, (&g, &e)) in got.iter().zip(expected).enumerate() {
         let e = e as f32;
         let d = (g.to_bits() as i64 - e.to_bits() as i64).unsigned_abs();
-        assert!(d <= ulps as u64, "{what}[{i}]: got {g:e}, expected {e:e} ({d} ulp apart)");
+        assert!(
+            d <= ulps as u64,
+            "{what}[{i}]: got {g:e}, expected {e:e} ({d} ulp apart)"
+        );
     }
 }
 
@@ -44,11 +47,20 @@ fn cartpole_matches_gymnasium() {
         env.reset(Some(0), &mut batch);
         let exp = &case["expected"];
         env.set_state(0, state4(&exp["initial_state"]), &mut batch);
-        assert_obs_ulp(&format!("{cname} initial_obs"), &batch.obs, &flat(&exp["initial_obs"]), 1);
+        assert_obs_ulp(
+            &format!("{cname} initial_obs"),
+            &batch.obs,
+            &flat(&exp["initial_obs"]),
+            1,
+        );
 
         let state_tol = golden.tolerance(case, "state");
-        let actions: Vec<u32> =
-            case["inputs"]["actions"].as_array().unwrap().iter().map(|a| a.as_u64().unwrap() as u32).collect();
+        let actions: Vec<u32> = case["inputs"]["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_u64().unwrap() as u32)
+            .collect();
         let steps = exp["steps"].as_array().unwrap();
         assert_eq!(steps.len(), actions.len());
         let (mut terms, mut truncs) = (vec![], vec![]);
@@ -59,15 +71,31 @@ fn cartpole_matches_gymnasium() {
             let what = format!("{cname} step {t}");
             let done = batch.done(0);
             // State and obs after the step: for a finished episode, the terminal ones.
-            let obs_after: Vec<f32> = if done { batch.final_obs.clone() } else { batch.obs.clone() };
+            let obs_after: Vec<f32> = if done {
+                batch.final_obs.clone()
+            } else {
+                batch.obs.clone()
+            };
             let state_after = if done { None } else { Some(env.state(0)) };
             assert_obs_ulp(&format!("{what} obs"), &obs_after, &flat(&rec["obs"]), 1);
             if let Some(s) = state_after {
                 state_tol.assert_all(&format!("{what} state"), &s, &flat(&rec["state"]));
             }
-            assert_eq!(batch.rewards[0] as f64, num(&rec["reward"]), "{what} reward");
-            assert_eq!(batch.terminated[0], rec["terminated"].as_bool().unwrap(), "{what} terminated");
-            assert_eq!(batch.truncated[0], rec["truncated"].as_bool().unwrap(), "{what} truncated");
+            assert_eq!(
+                batch.rewards[0] as f64,
+                num(&rec["reward"]),
+                "{what} reward"
+            );
+            assert_eq!(
+                batch.terminated[0],
+                rec["terminated"].as_bool().unwrap(),
+                "{what} terminated"
+            );
+            assert_eq!(
+                batch.truncated[0],
+                rec["truncated"].as_bool().unwrap(),
+                "{what} truncated"
+            );
             if batch.terminated[0] {
                 terms.push(t as u64);
             }
@@ -77,14 +105,37 @@ fn cartpole_matches_gymnasium() {
             if done {
                 // The reference resets from numpy's PCG64 stream: inject its reset state.
                 env.set_state(0, state4(&rec["reset_state"]), &mut batch);
-                assert_obs_ulp(&format!("{what} reset_obs"), &batch.obs, &flat(&rec["reset_obs"]), 1);
+                assert_obs_ulp(
+                    &format!("{what} reset_obs"),
+                    &batch.obs,
+                    &flat(&rec["reset_obs"]),
+                    1,
+                );
             } else {
-                assert_eq!(env.episode_step(0) as u64, rec["episode_step"].as_u64().unwrap(), "{what} episode_step");
+                assert_eq!(
+                    env.episode_step(0) as u64,
+                    rec["episode_step"].as_u64().unwrap(),
+                    "{what} episode_step"
+                );
             }
         }
-        let list = |v: &Value| -> Vec<u64> { v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect() };
-        assert_eq!(terms, list(&exp["termination_steps"]), "{cname} termination steps");
-        assert_eq!(truncs, list(&exp["truncation_steps"]), "{cname} truncation steps");
+        let list = |v: &Value| -> Vec<u64> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap())
+                .collect()
+        };
+        assert_eq!(
+            terms,
+            list(&exp["termination_steps"]),
+            "{cname} termination steps"
+        );
+        assert_eq!(
+            truncs,
+            list(&exp["truncation_steps"]),
+            "{cname} truncation steps"
+        );
     }
 }
 
@@ -99,7 +150,11 @@ fn terminal_states_match_physics() {
         let physics = CartPolePhysics::default();
         for rec in exp["steps"].as_array().unwrap() {
             let term = physics.step(&mut s, rec["action"].as_u64().unwrap() as u32);
-            golden.tolerance(case, "state").assert_all(&format!("{} t={}", name(case), rec["t"]), &s, &flat(&rec["state"]));
+            golden.tolerance(case, "state").assert_all(
+                &format!("{} t={}", name(case), rec["t"]),
+                &s,
+                &flat(&rec["state"]),
+            );
             assert_eq!(term, rec["terminated"].as_bool().unwrap());
             if rec.get("reset_state").is_some() {
                 s = state4(&rec["reset_state"]);
@@ -112,18 +167,32 @@ fn terminal_states_match_physics() {
 fn cartpole_conforms() {
     for hide in [false, true] {
         let report = check_vec_env(
-            || CartPole::new(CartPoleConfig { num_envs: 4, hide_velocity: hide, max_episode_steps: 50, ..Default::default() }),
+            || {
+                CartPole::new(CartPoleConfig {
+                    num_envs: 4,
+                    hide_velocity: hide,
+                    max_episode_steps: 50,
+                    ..Default::default()
+                })
+            },
             300,
             11,
         )
         .unwrap();
-        assert!(report.terminations > 0 && report.truncations > 0, "{report:?}");
+        assert!(
+            report.terminations > 0 && report.truncations > 0,
+            "{report:?}"
+        );
     }
 }
 
 #[test]
 fn novel_hides_velocities() {
-    let mut env = CartPole::new(CartPoleConfig { num_envs: 1, hide_velocity: true, ..Default::default() });
+    let mut env = CartPole::new(CartPoleConfig {
+        num_envs: 1,
+        hide_velocity: true,
+        ..Default::default()
+    });
     let mut batch = StepBatch::for_env(&env);
     env.reset(Some(3), &mut batch);
     env.step(Actions::Discrete(&[1]), &mut batch).unwrap();
@@ -134,11 +203,20 @@ fn novel_hides_velocities() {
 
 #[test]
 fn bad_actions_are_errors() {
-    let mut env = CartPole::new(CartPoleConfig { num_envs: 2, ..Default::default() });
+    let mut env = CartPole::new(CartPoleConfig {
+        num_envs: 2,
+        ..Default::default()
+    });
     let mut batch = StepBatch::for_env(&env);
-    assert!(env.step(Actions::Discrete(&[0, 0]), &mut batch).is_err(), "step before reset");
+    assert!(
+        env.step(Actions::Discrete(&[0, 0]), &mut batch).is_err(),
+        "step before reset"
+    );
     env.reset(None, &mut batch);
     assert!(env.step(Actions::Discrete(&[0]), &mut batch).is_err());
     assert!(env.step(Actions::Discrete(&[0, 2]), &mut batch).is_err());
-    assert!(env.step(Actions::Continuous(&[0.0, 0.0]), &mut batch).is_err());
+    assert!(
+        env.step(Actions::Continuous(&[0.0, 0.0]), &mut batch)
+            .is_err()
+    );
 }

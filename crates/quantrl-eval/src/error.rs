@@ -73,11 +73,11 @@ pub(crate) fn check_aligned(
     }
 }
 
-/// Check that a risk-free or required return per period is finite.
-pub(crate) fn check_finite(field: &str, value: f64) -> Result<(), EvalError> {
+/// Check that a parameter (a risk-free or required return per period, ...) is finite.
+pub(crate) fn check_finite(field: &str, value: f64) -> Result<(), ConfigError> {
     if value.is_finite() {
         Ok(())
     } else {
-        Err(ConfigError::out_of_range(field, value, "finite").into())
+        Err(ConfigError::out_of_range(field, value, "finite"))
     }
 }

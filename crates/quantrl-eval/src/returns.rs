@@ -112,7 +112,11 @@ pub fn downside_risk(
 ) -> Result<f64, EvalError> {
     check_returns(returns, annualization)?;
     check_finite("required_return", required_return)?;
-    Ok(downside_risk_unchecked(returns, required_return, annualization))
+    Ok(downside_risk_unchecked(
+        returns,
+        required_return,
+        annualization,
+    ))
 }
 
 fn downside_risk_unchecked(returns: &[f64], required_return: f64, annualization: f64) -> f64 {

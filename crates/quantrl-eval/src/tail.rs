@@ -22,7 +22,7 @@ use crate::error::{EvalError, check_series};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QuantileMethod {
-    /// The sample value `x_(floor((n - 1) alpha))` (numpy `method='lower'`).
+    /// The sample value `sorted(returns)[floor((n - 1) alpha)]` (numpy `method='lower'`).
     Lower,
     /// Linear interpolation between the two sample values around `(n - 1) alpha` (numpy's
     /// default `method='linear'`, empyrical's `value_at_risk`).
@@ -33,16 +33,18 @@ pub enum QuantileMethod {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TailConvention {
-    /// All returns at or below the lower VaR `x_(k)`, ties with it included.
+    /// All returns at or below the lower VaR `sorted(returns)[k]`, `k = floor((n - 1) alpha)`,
+    /// ties with it included (so more than `k + 1` returns when some tie with it).
     Lower,
-    /// Exactly the `k + 1` smallest returns, ties broken arbitrarily (empyrical).
+    /// Exactly the `k + 1` smallest returns, `k = floor((n - 1) alpha)`, ties broken
+    /// arbitrarily (empyrical's `conditional_value_at_risk`).
     Empyrical,
 }
 
 /// The lower tail of a sample at one `alpha`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EmpiricalTail {
-    /// The lower VaR `x_(k)`, `k = floor((n - 1) alpha)`.
+    /// The lower VaR `sorted(returns)[k]`, `k = floor((n - 1) alpha)`.
     pub value_at_risk: f64,
     /// The mean of the tail.
     pub expected_shortfall: f64,
@@ -64,7 +66,8 @@ fn lower_index(n: usize, alpha: f64) -> usize {
     ((n - 1) as f64 * alpha).floor() as usize
 }
 
-/// The empirical VaR at level `alpha` in (0, 1): a return, negative in a loss tail.
+/// The empirical VaR at level `alpha` in (0, 1): the `alpha`-quantile of the returns taken
+/// by `method`, a return (negative in a loss tail, not a negated loss).
 ///
 /// ```
 /// use quantrl_eval::{value_at_risk, QuantileMethod};
@@ -75,7 +78,11 @@ fn lower_index(n: usize, alpha: f64) -> usize {
 /// assert!((value_at_risk(&r, 0.1, QuantileMethod::Linear)? - (-0.038)).abs() < 1e-15);
 /// # Ok::<(), quantrl_eval::EvalError>(())
 /// ```
-pub fn value_at_risk(returns: &[f64], alpha: f64, method: QuantileMethod) -> Result<f64, EvalError> {
+pub fn value_at_risk(
+    returns: &[f64],
+    alpha: f64,
+    method: QuantileMethod,
+) -> Result<f64, EvalError> {
     let sorted = sorted_sample(returns, alpha)?;
     let n = sorted.len();
     Ok(match method {
@@ -100,7 +107,8 @@ fn lerp(a: f64, b: f64, t: f64) -> f64 {
 }
 
 /// The empirical expected shortfall (CVaR) at level `alpha` in (0, 1): the mean return of
-/// the lower tail chosen by `convention`. It is never above the VaR nor above the mean.
+/// the lower tail chosen by `convention` (see [`TailConvention`]), a return. It is never
+/// above the lower VaR nor above the mean return.
 ///
 /// ```
 /// use quantrl_eval::{expected_shortfall, TailConvention};
@@ -169,7 +177,10 @@ mod tests {
                 n_tail: 1
             }
         );
-        assert_eq!(value_at_risk(&[-0.04], 0.99, QuantileMethod::Linear).unwrap(), -0.04);
+        assert_eq!(
+            value_at_risk(&[-0.04], 0.99, QuantileMethod::Linear).unwrap(),
+            -0.04
+        );
     }
 
     #[test]

@@ -22,7 +22,13 @@ pub struct PpoLossConfig {
 
 impl Default for PpoLossConfig {
     fn default() -> Self {
-        Self { clip_range: 0.2, clip_range_vf: None, ent_coef: 0.0, vf_coef: 0.5, normalize_advantage: true }
+        Self {
+            clip_range: 0.2,
+            clip_range_vf: None,
+            ent_coef: 0.0,
+            vf_coef: 0.5,
+            normalize_advantage: true,
+        }
     }
 }
 
@@ -134,9 +140,18 @@ pub fn ppo_loss<B: Backend>(inputs: PpoLossInputs<B>, config: &PpoLossConfig) ->
     } else {
         inputs.advantages
     };
-    let (policy_loss, ratio) =
-        clipped_surrogate(inputs.log_prob.clone(), inputs.old_log_prob.clone(), advantages, config.clip_range);
-    let value_loss = value_loss(inputs.values, inputs.old_values, inputs.returns, config.clip_range_vf);
+    let (policy_loss, ratio) = clipped_surrogate(
+        inputs.log_prob.clone(),
+        inputs.old_log_prob.clone(),
+        advantages,
+        config.clip_range,
+    );
+    let value_loss = value_loss(
+        inputs.values,
+        inputs.old_values,
+        inputs.returns,
+        config.clip_range_vf,
+    );
     let entropy_loss = inputs.entropy.mean().neg();
     let loss = policy_loss.clone()
         + entropy_loss.clone().mul_scalar(config.ent_coef)
@@ -144,6 +159,18 @@ pub fn ppo_loss<B: Backend>(inputs: PpoLossInputs<B>, config: &PpoLossConfig) ->
     let ratio = ratio.detach();
     let log_ratio = (inputs.log_prob - inputs.old_log_prob).detach();
     let approx_kl = (ratio.clone().sub_scalar(1.0) - log_ratio).mean();
-    let clip_fraction = ratio.sub_scalar(1.0).abs().greater_elem(config.clip_range).float().mean();
-    PpoLossTerms { loss, policy_loss, value_loss, entropy_loss, approx_kl, clip_fraction }
+    let clip_fraction = ratio
+        .sub_scalar(1.0)
+        .abs()
+        .greater_elem(config.clip_range)
+        .float()
+        .mean();
+    PpoLossTerms {
+        loss,
+        policy_loss,
+        value_loss,
+        entropy_loss,
+        approx_kl,
+        clip_fraction,
+    }
 }

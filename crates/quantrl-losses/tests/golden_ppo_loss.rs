@@ -17,7 +17,10 @@ fn ppo_loss_matches_sb3_float64() {
 
 #[test]
 fn bad_clip_is_a_config_error() {
-    let c = PpoLossConfig { clip_range: 1.5, ..Default::default() };
+    let c = PpoLossConfig {
+        clip_range: 1.5,
+        ..Default::default()
+    };
     let e = c.validate().unwrap_err().to_string();
     assert!(e.contains("clip_range") && e.contains("1.5"), "{e}");
 }

@@ -21,7 +21,12 @@ use serde::{Deserialize, Serialize};
 
 /// `tanh` through one `exp`: `1 - 2 / (exp(2x) + 1)`. See the module docs.
 pub fn tanh<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    x.mul_scalar(2.0).exp().add_scalar(1.0).recip().mul_scalar(-2.0).add_scalar(1.0)
+    x.mul_scalar(2.0)
+        .exp()
+        .add_scalar(1.0)
+        .recip()
+        .mul_scalar(-2.0)
+        .add_scalar(1.0)
 }
 
 /// `sigmoid` through one `exp`: `1 / (1 + exp(-x))`. See the module docs.
@@ -70,7 +75,9 @@ impl std::str::FromStr for Activation {
             "tanh_native" => Ok(Activation::TanhNative),
             "relu" => Ok(Activation::Relu),
             "silu" => Ok(Activation::Silu),
-            _ => Err(format!("unknown activation `{s}` (tanh, tanh_native, relu, silu)")),
+            _ => Err(format!(
+                "unknown activation `{s}` (tanh, tanh_native, relu, silu)"
+            )),
         }
     }
 }
@@ -85,7 +92,19 @@ mod tests {
 
     fn grid() -> Vec<f32> {
         let mut v: Vec<f32> = (-2000..=2000).map(|i| i as f32 * 0.01).collect();
-        v.extend([-1e30, -100.0, -45.0, 45.0, 100.0, 1e30, f32::INFINITY, f32::NEG_INFINITY, 0.0, 1e-6, -1e-6]);
+        v.extend([
+            -1e30,
+            -100.0,
+            -45.0,
+            45.0,
+            100.0,
+            1e30,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            1e-6,
+            -1e-6,
+        ]);
         v
     }
 
@@ -95,11 +114,23 @@ mod tests {
         let xs = grid();
         let n = xs.len();
         for (name, fast, plain, tol) in [
-            ("tanh", tanh::<B, 1> as fn(Tensor<B, 1>) -> Tensor<B, 1>, activation::tanh::<1, B> as fn(Tensor<B, 1>) -> Tensor<B, 1>, 3e-7f32),
-            ("sigmoid", sigmoid::<B, 1>, activation::sigmoid::<1, B>, 3e-7),
+            (
+                "tanh",
+                tanh::<B, 1> as fn(Tensor<B, 1>) -> Tensor<B, 1>,
+                activation::tanh::<1, B> as fn(Tensor<B, 1>) -> Tensor<B, 1>,
+                3e-7f32,
+            ),
+            (
+                "sigmoid",
+                sigmoid::<B, 1>,
+                activation::sigmoid::<1, B>,
+                3e-7,
+            ),
         ] {
-            let xa = Tensor::<B, 1>::from_data(TensorData::new(xs.clone(), [n]), &dev).require_grad();
-            let xb = Tensor::<B, 1>::from_data(TensorData::new(xs.clone(), [n]), &dev).require_grad();
+            let xa =
+                Tensor::<B, 1>::from_data(TensorData::new(xs.clone(), [n]), &dev).require_grad();
+            let xb =
+                Tensor::<B, 1>::from_data(TensorData::new(xs.clone(), [n]), &dev).require_grad();
             let ya = fast(xa.clone());
             let yb = plain(xb.clone());
             let va: Vec<f32> = ya.clone().into_data().to_vec().unwrap();
@@ -110,9 +141,21 @@ mod tests {
             let db: Vec<f32> = xb.grad(&gb).unwrap().into_data().to_vec().unwrap();
             for i in 0..n {
                 assert!(!va[i].is_nan(), "{name}({}) is NaN", xs[i]);
-                assert!((va[i] - vb[i]).abs() <= tol, "{name}({}) = {} vs {}", xs[i], va[i], vb[i]);
+                assert!(
+                    (va[i] - vb[i]).abs() <= tol,
+                    "{name}({}) = {} vs {}",
+                    xs[i],
+                    va[i],
+                    vb[i]
+                );
                 if xs[i].is_finite() && xs[i].abs() < 40.0 {
-                    assert!((da[i] - db[i]).abs() <= 1e-6, "{name}'({}) = {} vs {}", xs[i], da[i], db[i]);
+                    assert!(
+                        (da[i] - db[i]).abs() <= 1e-6,
+                        "{name}'({}) = {} vs {}",
+                        xs[i],
+                        da[i],
+                        db[i]
+                    );
                 }
             }
         }

@@ -72,15 +72,45 @@ impl ActorCriticConfig {
         let gain = self.ortho_init.then(|| self.activation.hidden_gain());
         let last = self.hidden.last().copied().unwrap_or(self.obs_dim);
         let (shared, dual) = if self.shared_trunk || self.hidden.is_empty() {
-            (Some(Mlp::new(self.obs_dim, &self.hidden, self.activation, gain, &mut rng, device)), None)
+            (
+                Some(Mlp::new(
+                    self.obs_dim,
+                    &self.hidden,
+                    self.activation,
+                    gain,
+                    &mut rng,
+                    device,
+                )),
+                None,
+            )
         } else {
             let g = gain.unwrap_or(1.0);
-            (None, Some(ParallelMlp::new(2, self.obs_dim, &self.hidden, self.activation, g, &mut rng, device)))
+            (
+                None,
+                Some(ParallelMlp::new(
+                    2,
+                    self.obs_dim,
+                    &self.hidden,
+                    self.activation,
+                    g,
+                    &mut rng,
+                    device,
+                )),
+            )
         };
-        let (pg, vg) = if self.ortho_init { (0.01, 1.0) } else { (1.0, 1.0) };
+        let (pg, vg) = if self.ortho_init {
+            (0.01, 1.0)
+        } else {
+            (1.0, 1.0)
+        };
         let policy_head = linear_orthogonal(last, self.n_actions, pg, &mut rng, device);
         let value_head = linear_orthogonal(last, 1, vg, &mut rng, device);
-        ActorCritic { shared, dual, policy_head, value_head }
+        ActorCritic {
+            shared,
+            dual,
+            policy_head,
+            value_head,
+        }
     }
 }
 
@@ -111,7 +141,11 @@ impl<B: Backend> ActorCritic<B> {
             let h = mlp.forward(obs);
             (h.clone(), h)
         } else {
-            let h = self.dual.as_ref().expect("actor-critic has a trunk").forward(obs);
+            let h = self
+                .dual
+                .as_ref()
+                .expect("actor-critic has a trunk")
+                .forward(obs);
             let [_, n, d] = h.dims();
             let pi = h.clone().slice([0..1, 0..n, 0..d]).reshape([n, d]);
             let vf = h.slice([1..2, 0..n, 0..d]).reshape([n, d]);
@@ -144,7 +178,13 @@ mod tests {
         let dev = Default::default();
         let cfg = ActorCriticConfig::new(4, 3).with_seed(5);
         let net = cfg.init::<B>(&dev);
-        let x = Tensor::<B, 2>::from_data(TensorData::new((0..20).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>(), [5, 4]), &dev);
+        let x = Tensor::<B, 2>::from_data(
+            TensorData::new(
+                (0..20).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>(),
+                [5, 4],
+            ),
+            &dev,
+        );
         let out = net.forward(x.clone());
         let dual = net.dual.as_ref().unwrap();
         let w0: Vec<f32> = dual.first.weight.val().into_data().to_vec().unwrap();
@@ -153,19 +193,45 @@ mod tests {
         let act = |v: f32| v.tanh();
         for trunk in 0..2 {
             for r in 0..5 {
-                let h0: Vec<f32> = (0..64).map(|o| act((0..4).map(|i| xs[r * 4 + i] * w0[i * 128 + trunk * 64 + o]).sum())).collect();
-                let h1: Vec<f32> = (0..64).map(|o| act((0..64).map(|i| h0[i] * w1[trunk * 4096 + i * 64 + o]).sum())).collect();
-                let head = if trunk == 0 { &net.policy_head } else { &net.value_head };
+                let h0: Vec<f32> = (0..64)
+                    .map(|o| {
+                        act((0..4)
+                            .map(|i| xs[r * 4 + i] * w0[i * 128 + trunk * 64 + o])
+                            .sum())
+                    })
+                    .collect();
+                let h1: Vec<f32> = (0..64)
+                    .map(|o| act((0..64).map(|i| h0[i] * w1[trunk * 4096 + i * 64 + o]).sum()))
+                    .collect();
+                let head = if trunk == 0 {
+                    &net.policy_head
+                } else {
+                    &net.value_head
+                };
                 let hw: Vec<f32> = head.weight.val().into_data().to_vec().unwrap();
                 let dout = head.weight.dims()[1];
                 let got: Vec<f32> = if trunk == 0 {
-                    out.logits.clone().slice([r..r + 1, 0..3]).into_data().to_vec().unwrap()
+                    out.logits
+                        .clone()
+                        .slice([r..r + 1, 0..3])
+                        .into_data()
+                        .to_vec()
+                        .unwrap()
                 } else {
-                    out.values.clone().slice([r..r + 1]).into_data().to_vec().unwrap()
+                    out.values
+                        .clone()
+                        .slice(r..r + 1)
+                        .into_data()
+                        .to_vec()
+                        .unwrap()
                 };
                 for o in 0..dout {
                     let want: f32 = (0..64).map(|i| h1[i] * hw[i * dout + o]).sum();
-                    assert!((got[o] - want).abs() < 1e-5, "trunk {trunk} row {r}: {} vs {want}", got[o]);
+                    assert!(
+                        (got[o] - want).abs() < 1e-5,
+                        "trunk {trunk} row {r}: {} vs {want}",
+                        got[o]
+                    );
                 }
             }
         }
@@ -187,7 +253,10 @@ mod tests {
     #[test]
     fn shared_trunk_shapes() {
         let dev = Default::default();
-        let net = ActorCriticConfig::new(6, 5).with_shared_trunk(true).with_hidden(vec![32]).init::<B>(&dev);
+        let net = ActorCriticConfig::new(6, 5)
+            .with_shared_trunk(true)
+            .with_hidden(vec![32])
+            .init::<B>(&dev);
         let out = net.forward(Tensor::zeros([7, 6], &dev));
         assert_eq!(out.logits.dims(), [7, 5]);
         assert_eq!(out.values.dims(), [7]);

@@ -27,7 +27,10 @@ pub fn linear_orthogonal<B: Backend>(
         }
     }
     let mut lin = LinearConfig::new(d_in, d_out).init::<B>(device);
-    lin.weight = Param::from_tensor(Tensor::from_data(TensorData::new(wt, [d_in, d_out]), device));
+    lin.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(wt, [d_in, d_out]),
+        device,
+    ));
     lin.bias = Some(Param::from_tensor(Tensor::zeros([d_out], device)));
     lin
 }
@@ -60,7 +63,7 @@ impl<B: Backend> Mlp<B> {
             });
             prev = h;
         }
-        Self { layers, activation: activation }
+        Self { layers, activation }
     }
 
     /// Width of the output (the input width when there are no layers).
@@ -72,7 +75,9 @@ impl<B: Backend> Mlp<B> {
     /// - `x`: `[batch, d_in]`
     /// - output: `[batch, hidden[last]]`
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.layers.iter().fold(x, |h, l| self.activation.apply(l.forward(h)))
+        self.layers
+            .iter()
+            .fold(x, |h, l| self.activation.apply(l.forward(h)))
     }
 }
 
@@ -105,7 +110,10 @@ impl<B: Backend> ParallelMlp<B> {
         rng: &mut Rng,
         device: &B::Device,
     ) -> Self {
-        assert!(k >= 1 && !hidden.is_empty(), "ParallelMlp needs k >= 1 and at least one layer");
+        assert!(
+            k >= 1 && !hidden.is_empty(),
+            "ParallelMlp needs k >= 1 and at least one layer"
+        );
         let h0 = hidden[0];
         // First layer: K orthogonal [d_in, h0] blocks side by side.
         let mut w0 = vec![0f32; d_in * k * h0];
@@ -128,7 +136,10 @@ impl<B: Backend> ParallelMlp<B> {
             }
         }
         let mut first = LinearConfig::new(d_in, k * h0).init::<B>(device);
-        first.weight = Param::from_tensor(Tensor::from_data(TensorData::new(w0, [d_in, k * h0]), device));
+        first.weight = Param::from_tensor(Tensor::from_data(
+            TensorData::new(w0, [d_in, k * h0]),
+            device,
+        ));
         first.bias = Some(Param::from_tensor(Tensor::zeros([k * h0], device)));
         let mut weights = Vec::new();
         let mut biases = Vec::new();
@@ -142,10 +153,19 @@ impl<B: Backend> ParallelMlp<B> {
                     }
                 }
             }
-            weights.push(Param::from_tensor(Tensor::from_data(TensorData::new(w, [k, hi, ho]), device)));
+            weights.push(Param::from_tensor(Tensor::from_data(
+                TensorData::new(w, [k, hi, ho]),
+                device,
+            )));
             biases.push(Param::from_tensor(Tensor::zeros([k, 1, ho], device)));
         }
-        Self { first, weights, biases, k, activation: activation }
+        Self {
+            first,
+            weights,
+            biases,
+            k,
+            activation,
+        }
     }
 
     /// # Shapes

@@ -41,10 +41,15 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
 }
 
 /// The global L2 norm of all gradients of `module` in `grads`.
-pub fn grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(module: &M, grads: &GradientsParams) -> f64 {
+pub fn grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    grads: &GradientsParams,
+) -> f64 {
     let mut v = SquaredNorm::<B> { grads, total: None };
     module.visit(&mut v);
-    v.total.map(|t| t.into_scalar().elem::<f64>().sqrt()).unwrap_or(0.0)
+    v.total
+        .map(|t| t.into_scalar().elem::<f64>().sqrt())
+        .unwrap_or(0.0)
 }
 
 /// Scale all gradients so that their global L2 norm is at most `max_norm`, as

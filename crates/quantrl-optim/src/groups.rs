@@ -32,10 +32,10 @@ struct Split<'a> {
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for Split<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if let Some(&g) = self.group_of.get(&param.id) {
-            if let Some(grad) = self.source.remove::<B::InnerBackend, D>(param.id) {
-                self.targets[g].register(param.id, grad);
-            }
+        if let Some(&g) = self.group_of.get(&param.id)
+            && let Some(grad) = self.source.remove::<B::InnerBackend, D>(param.id)
+        {
+            self.targets[g].register(param.id, grad);
         }
     }
 }
@@ -58,7 +58,11 @@ impl<O> GroupedOptimizer<O> {
                 group_of.entry(*id).or_insert(i);
             }
         }
-        Self { inner, groups, group_of }
+        Self {
+            inner,
+            groups,
+            group_of,
+        }
     }
 
     /// The groups.
@@ -84,8 +88,13 @@ where
         if self.groups.is_empty() {
             return self.inner.step(lr, module, grads);
         }
-        let mut split: Vec<GradientsParams> = self.groups.iter().map(|_| GradientsParams::new()).collect();
-        module.visit(&mut Split { source: &mut grads, targets: &mut split, group_of: &self.group_of });
+        let mut split: Vec<GradientsParams> =
+            self.groups.iter().map(|_| GradientsParams::new()).collect();
+        module.visit(&mut Split {
+            source: &mut grads,
+            targets: &mut split,
+            group_of: &self.group_of,
+        });
         let mut module = self.inner.step(lr, module, grads);
         for (group, g) in self.groups.iter().zip(split) {
             if !g.is_empty() {
@@ -95,7 +104,12 @@ where
         module
     }
 
-    fn step_multi(&mut self, lr: LearningRate, module: M, grads: burn::optim::MultiGradientsParams) -> M {
+    fn step_multi(
+        &mut self,
+        lr: LearningRate,
+        module: M,
+        grads: burn::optim::MultiGradientsParams,
+    ) -> M {
         self.inner.step_multi(lr, module, grads)
     }
 

@@ -54,7 +54,12 @@ pub struct AdamWSettings {
 
 impl Default for AdamWSettings {
     fn default() -> Self {
-        Self { beta1: 0.9, beta2: 0.999, eps: 1e-5, weight_decay: 0.0 }
+        Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-5,
+            weight_decay: 0.0,
+        }
     }
 }
 
@@ -82,7 +87,6 @@ impl AdamWSettings {
 mod tests {
     use super::*;
     use burn::backend::{Autodiff, NdArray};
-    use burn::module::Module;
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::{GradientsParams, Optimizer};
     use burn::tensor::{Tensor, TensorData};
@@ -92,8 +96,14 @@ mod tests {
     fn model() -> Linear<B> {
         let d = Default::default();
         let mut m: Linear<B> = LinearConfig::new(2, 1).init(&d);
-        m.weight = burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(vec![0.5f32, -0.25], [2, 1]), &d));
-        m.bias = Some(burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(vec![0.1f32], [1]), &d)));
+        m.weight = burn::module::Param::from_tensor(Tensor::from_data(
+            TensorData::new(vec![0.5f32, -0.25], [2, 1]),
+            &d,
+        ));
+        m.bias = Some(burn::module::Param::from_tensor(Tensor::from_data(
+            TensorData::new(vec![0.1f32], [1]),
+            &d,
+        )));
         m
     }
 
@@ -116,13 +126,22 @@ mod tests {
         assert!((norm - 26f64.sqrt()).abs() < 1e-5);
         let after = grad_norm::<B, _>(&m, &g);
         assert!((after - 1.0).abs() < 1e-5, "{after}");
-        let w = vals(g.get::<<B as AutodiffBackend>::InnerBackend, 2>(m.weight.id).unwrap());
+        let w = vals(
+            g.get::<<B as AutodiffBackend>::InnerBackend, 2>(m.weight.id)
+                .unwrap(),
+        );
         let s = 1.0 / (26f32.sqrt() + 1e-6);
         assert!((w[0] - 3.0 * s).abs() < 1e-6 && (w[1] - 4.0 * s).abs() < 1e-6);
         // Under the limit nothing changes.
         let mut g2 = grads_of(&m);
         clip_grad_norm(&m, &mut g2, 100.0);
-        assert_eq!(vals(g2.get::<<B as AutodiffBackend>::InnerBackend, 2>(m.weight.id).unwrap()), vec![3.0, 4.0]);
+        assert_eq!(
+            vals(
+                g2.get::<<B as AutodiffBackend>::InnerBackend, 2>(m.weight.id)
+                    .unwrap()
+            ),
+            vec![3.0, 4.0]
+        );
     }
 
     #[test]
@@ -133,22 +152,45 @@ mod tests {
         let mut plain = AdamWSettings::default().init::<B, Linear<B>>();
         let mut grouped = GroupedOptimizer::new(
             AdamWSettings::default().init::<B, Linear<B>>(),
-            vec![ParamGroup { name: "bias".into(), lr_multiplier: 2.0, params: vec![bias_id] }],
+            vec![ParamGroup {
+                name: "bias".into(),
+                lr_multiplier: 2.0,
+                params: vec![bias_id],
+            }],
         );
         let gp = grads_of(&plain_model);
         let gg = grads_of(&grouped_model);
         let a = plain.step(1e-2, plain_model, gp);
         let b = grouped.step(1e-2, grouped_model, gg);
-        let bias = |m: &Linear<B>| m.bias.as_ref().unwrap().val().into_data().to_vec::<f32>().unwrap()[0];
+        let bias = |m: &Linear<B>| {
+            m.bias
+                .as_ref()
+                .unwrap()
+                .val()
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap()[0]
+        };
         let w = |m: &Linear<B>| m.weight.val().into_data().to_vec::<f32>().unwrap();
         let (da, db) = (bias(&a) - 0.1, bias(&b) - 0.1);
-        assert!(da < 0.0 && (db / da - 2.0).abs() < 1e-3, "bias moved {da} vs {db}");
+        assert!(
+            da < 0.0 && (db / da - 2.0).abs() < 1e-3,
+            "bias moved {da} vs {db}"
+        );
         assert_eq!(w(&a), w(&b));
     }
 
     #[test]
     fn bad_settings_are_config_errors() {
-        let s = AdamWSettings { eps: -1.0, ..Default::default() };
-        assert!(s.validate().unwrap_err().to_string().contains("optimizer.eps"));
+        let s = AdamWSettings {
+            eps: -1.0,
+            ..Default::default()
+        };
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("optimizer.eps")
+        );
     }
 }

@@ -17,7 +17,10 @@ pub use serde_json::Value;
 
 /// Workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 /// The golden directory in use (see the crate docs).
@@ -26,7 +29,11 @@ pub fn golden_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("QUANTRL_GOLDEN_DIR") {
         let p = PathBuf::from(&dir);
         let p = if p.is_absolute() { p } else { root.join(p) };
-        assert!(p.is_dir(), "QUANTRL_GOLDEN_DIR={dir} is not a directory ({})", p.display());
+        assert!(
+            p.is_dir(),
+            "QUANTRL_GOLDEN_DIR={dir} is not a directory ({})",
+            p.display()
+        );
         return p;
     }
     let shared = root.join("../shared/golden");
@@ -58,7 +65,10 @@ pub fn load(family: &str) -> Golden {
 impl Golden {
     /// The cases of the file (panics with the path when there are none).
     pub fn cases(&self) -> &[Value] {
-        let cases = self.doc["cases"].as_array().map(|v| v.as_slice()).unwrap_or(&[]);
+        let cases = self.doc["cases"]
+            .as_array()
+            .map(|v| v.as_slice())
+            .unwrap_or(&[]);
         assert!(!cases.is_empty(), "{} has no cases", self.path.display());
         cases
     }
@@ -111,9 +121,20 @@ impl Tol {
 
     /// Assert element-wise closeness, naming the case, the field and the first bad index.
     pub fn assert_all(&self, what: &str, actual: &[f64], expected: &[f64]) {
-        assert_eq!(actual.len(), expected.len(), "{what}: length {} != expected {}", actual.len(), expected.len());
+        assert_eq!(
+            actual.len(),
+            expected.len(),
+            "{what}: length {} != expected {}",
+            actual.len(),
+            expected.len()
+        );
         for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
-            assert!(self.close(a, e), "{what}[{i}]: got {a:e}, expected {e:e} (rtol {}, atol {})", self.rtol, self.atol);
+            assert!(
+                self.close(a, e),
+                "{what}[{i}]: got {a:e}, expected {e:e} (rtol {}, atol {})",
+                self.rtol,
+                self.atol
+            );
         }
     }
 

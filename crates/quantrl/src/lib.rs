@@ -57,10 +57,12 @@ pub mod prelude {
     #[cfg(any(feature = "ndarray", feature = "flex", feature = "cuda"))]
     pub use crate::{DefaultAutodiffBackend, DefaultBackend};
     pub use quantrl_algos::{
-        AlgoError, Callback, EvalConfig, EvalStats, MetricsWriter, PolicyConfig, Ppo, PpoConfig, TrainConfig,
-        TrainEvent, UpdateStats, no_callback,
+        AlgoError, Callback, EvalConfig, EvalStats, MetricsWriter, PolicyConfig, Ppo, PpoConfig,
+        TrainConfig, TrainEvent, UpdateStats, no_callback,
     };
-    pub use quantrl_core::{Actions, ConfigError, EnvError, Rng, Schedule, Space, StepBatch, VecEnv};
+    pub use quantrl_core::{
+        Actions, ConfigError, EnvError, Rng, Schedule, Space, StepBatch, VecEnv,
+    };
     pub use quantrl_envs::{CartPole, CartPoleConfig, check_vec_env, make_env};
     pub use quantrl_nets::{Activation, ActorCritic, ActorCriticConfig};
 }

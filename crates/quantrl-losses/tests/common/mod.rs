@@ -17,7 +17,11 @@ fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
     t.into_data().convert::<f64>().to_vec().unwrap()
 }
 
-pub fn run_case<B: burn::tensor::backend::AutodiffBackend>(golden: &Golden, case: &Value, block: &str) {
+pub fn run_case<B: burn::tensor::backend::AutodiffBackend>(
+    golden: &Golden,
+    case: &Value,
+    block: &str,
+) {
     let d = Default::default();
     let cname = format!("{} [{block}]", name(case));
     let p = &case["params"];
@@ -30,11 +34,25 @@ pub fn run_case<B: burn::tensor::backend::AutodiffBackend>(golden: &Golden, case
     };
     config.validate().unwrap();
     let inp = &case["inputs"];
-    let [b, a] = shape(&inp["logits"])[..] else { panic!("logits shape") };
-    let logits = Tensor::<B, 2>::from_data(TensorData::new(flat(&inp["logits"]), [b, a]).convert::<B::FloatElem>(), &d).require_grad();
+    let [b, a] = shape(&inp["logits"])[..] else {
+        panic!("logits shape")
+    };
+    let logits = Tensor::<B, 2>::from_data(
+        TensorData::new(flat(&inp["logits"]), [b, a]).convert::<B::FloatElem>(),
+        &d,
+    )
+    .require_grad();
     let values = t1::<B>(&inp["values"], &d).require_grad();
-    let actions: Vec<u32> = inp["actions"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
-    let oh = Tensor::<B, 2>::from_data(TensorData::new(one_hot(&actions, a), [b, a]).convert::<B::FloatElem>(), &d);
+    let actions: Vec<u32> = inp["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect();
+    let oh = Tensor::<B, 2>::from_data(
+        TensorData::new(one_hot(&actions, a), [b, a]).convert::<B::FloatElem>(),
+        &d,
+    );
     let (log_prob, entropy) = log_prob_entropy(logits.clone(), oh);
     let terms = ppo_loss(
         PpoLossInputs {
@@ -52,22 +70,73 @@ pub fn run_case<B: burn::tensor::backend::AutodiffBackend>(golden: &Golden, case
     let tol = golden.tolerance(case, block);
     let scalar = |t: Tensor<B, 1>| to_vec(t)[0];
     if exp.get("log_prob").is_some() {
-        tol.assert_all(&format!("{cname} log_prob"), &to_vec(log_prob.clone().detach()), &flat(&exp["log_prob"]));
-        tol.assert_all(&format!("{cname} entropy"), &to_vec(entropy.detach()), &flat(&exp["entropy"]));
+        tol.assert_all(
+            &format!("{cname} log_prob"),
+            &to_vec(log_prob.clone().detach()),
+            &flat(&exp["log_prob"]),
+        );
+        tol.assert_all(
+            &format!("{cname} entropy"),
+            &to_vec(entropy.detach()),
+            &flat(&exp["entropy"]),
+        );
         let adv = t1::<B>(&inp["advantages"], &d);
-        let used = if config.normalize_advantage { normalize_advantages(adv) } else { adv };
-        tol.assert_all(&format!("{cname} advantages_used"), &to_vec(used), &flat(&exp["advantages_used"]));
+        let used = if config.normalize_advantage {
+            normalize_advantages(adv)
+        } else {
+            adv
+        };
+        tol.assert_all(
+            &format!("{cname} advantages_used"),
+            &to_vec(used),
+            &flat(&exp["advantages_used"]),
+        );
         let ratio = (log_prob.detach() - t1::<B>(&inp["old_log_prob"], &d)).exp();
-        tol.assert_all(&format!("{cname} ratio"), &to_vec(ratio), &flat(&exp["ratio"]));
+        tol.assert_all(
+            &format!("{cname} ratio"),
+            &to_vec(ratio),
+            &flat(&exp["ratio"]),
+        );
     }
-    tol.assert_scalar(&format!("{cname} policy_loss"), scalar(terms.policy_loss.clone()), num(&exp["policy_loss"]));
-    tol.assert_scalar(&format!("{cname} value_loss"), scalar(terms.value_loss.clone()), num(&exp["value_loss"]));
-    tol.assert_scalar(&format!("{cname} entropy_loss"), scalar(terms.entropy_loss.clone()), num(&exp["entropy_loss"]));
-    tol.assert_scalar(&format!("{cname} loss"), scalar(terms.loss.clone()), num(&exp["loss"]));
-    tol.assert_scalar(&format!("{cname} approx_kl"), scalar(terms.approx_kl.clone()), num(&exp["approx_kl"]));
-    tol.assert_scalar(&format!("{cname} clip_fraction"), scalar(terms.clip_fraction.clone()), num(&exp["clip_fraction"]));
+    tol.assert_scalar(
+        &format!("{cname} policy_loss"),
+        scalar(terms.policy_loss.clone()),
+        num(&exp["policy_loss"]),
+    );
+    tol.assert_scalar(
+        &format!("{cname} value_loss"),
+        scalar(terms.value_loss.clone()),
+        num(&exp["value_loss"]),
+    );
+    tol.assert_scalar(
+        &format!("{cname} entropy_loss"),
+        scalar(terms.entropy_loss.clone()),
+        num(&exp["entropy_loss"]),
+    );
+    tol.assert_scalar(
+        &format!("{cname} loss"),
+        scalar(terms.loss.clone()),
+        num(&exp["loss"]),
+    );
+    tol.assert_scalar(
+        &format!("{cname} approx_kl"),
+        scalar(terms.approx_kl.clone()),
+        num(&exp["approx_kl"]),
+    );
+    tol.assert_scalar(
+        &format!("{cname} clip_fraction"),
+        scalar(terms.clip_fraction.clone()),
+        num(&exp["clip_fraction"]),
+    );
     let grads = terms.loss.backward();
-    tol.assert_all(&format!("{cname} grad_logits"), &to_vec(logits.grad(&grads).unwrap()), &flat(&exp["grad_logits"]));
-    tol.assert_all(&format!("{cname} grad_values"), &to_vec(values.grad(&grads).unwrap()), &flat(&exp["grad_values"]));
+    tol.assert_all(
+        &format!("{cname} grad_logits"),
+        &to_vec(logits.grad(&grads).unwrap()),
+        &flat(&exp["grad_logits"]),
+    );
+    tol.assert_all(
+        &format!("{cname} grad_values"),
+        &to_vec(values.grad(&grads).unwrap()),
+        &flat(&exp["grad_values"]),
+    );
 }
-
