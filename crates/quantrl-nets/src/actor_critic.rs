@@ -187,8 +187,8 @@ mod tests {
         );
         let out = net.forward(x.clone());
         let dual = net.dual.as_ref().unwrap();
-        let w0: Vec<f32> = dual.first.weight.val().into_data().to_vec().unwrap();
-        let w1: Vec<f32> = dual.weights[0].val().into_data().to_vec().unwrap();
+        let w0: Vec<f32> = dual.weights[0].val().into_data().to_vec().unwrap();
+        let w1: Vec<f32> = dual.weights[1].val().into_data().to_vec().unwrap();
         let xs: Vec<f32> = x.into_data().to_vec().unwrap();
         let act = |v: f32| v.tanh();
         for trunk in 0..2 {
@@ -196,7 +196,7 @@ mod tests {
                 let h0: Vec<f32> = (0..64)
                     .map(|o| {
                         act((0..4)
-                            .map(|i| xs[r * 4 + i] * w0[i * 128 + trunk * 64 + o])
+                            .map(|i| xs[r * 4 + i] * w0[trunk * 256 + i * 64 + o])
                             .sum())
                     })
                     .collect();

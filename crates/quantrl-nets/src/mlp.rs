@@ -83,17 +83,15 @@ impl<B: Backend> Mlp<B> {
 
 /// `K` MLP trunks of the same widths over one shared input, evaluated together.
 ///
-/// The first layer is one `[d_in, K * h0]` matmul (the input is shared, so nothing is
-/// wasted); later layers are batched `[K, h_in, h_out]` matmuls. For an actor-critic with
-/// separate policy and value trunks (`K = 2`) this halves the number of tensor operations per
-/// forward and backward pass, which dominates the cost of small networks on CPU.
+/// Every layer is one batched `[K, h_in, h_out]` matmul; the input `[batch, d_in]` is
+/// broadcast over the `K` trunks, so no copy or transpose is needed between layers. For an
+/// actor-critic with separate policy and value trunks (`K = 2`) this halves the number of
+/// tensor operations per forward and backward pass, which dominates the cost of small
+/// networks on CPU.
 #[derive(Module, Debug)]
 pub struct ParallelMlp<B: Backend> {
-    pub(crate) first: Linear<B>,
     pub(crate) weights: Vec<Param<Tensor<B, 3>>>,
     biases: Vec<Param<Tensor<B, 3>>>,
-    #[module(skip)]
-    k: usize,
     #[module(skip)]
     activation: Activation,
 }
@@ -114,9 +112,6 @@ impl<B: Backend> ParallelMlp<B> {
             k >= 1 && !hidden.is_empty(),
             "ParallelMlp needs k >= 1 and at least one layer"
         );
-        let h0 = hidden[0];
-        // First layer: K orthogonal [d_in, h0] blocks side by side.
-        let mut w0 = vec![0f32; d_in * k * h0];
         let mut per_trunk: Vec<Vec<Vec<f32>>> = Vec::with_capacity(k);
         for _ in 0..k {
             let mut layers = Vec::new();
@@ -128,23 +123,10 @@ impl<B: Backend> ParallelMlp<B> {
             }
             per_trunk.push(layers);
         }
-        for (t, layers) in per_trunk.iter().enumerate() {
-            for o in 0..h0 {
-                for i in 0..d_in {
-                    w0[i * k * h0 + t * h0 + o] = layers[0][o * d_in + i];
-                }
-            }
-        }
-        let mut first = LinearConfig::new(d_in, k * h0).init::<B>(device);
-        first.weight = Param::from_tensor(Tensor::from_data(
-            TensorData::new(w0, [d_in, k * h0]),
-            device,
-        ));
-        first.bias = Some(Param::from_tensor(Tensor::zeros([k * h0], device)));
         let mut weights = Vec::new();
         let mut biases = Vec::new();
-        for l in 1..hidden.len() {
-            let (hi, ho) = (hidden[l - 1], hidden[l]);
+        let mut hi = d_in;
+        for (l, &ho) in hidden.iter().enumerate() {
             let mut w = vec![0f32; k * hi * ho];
             for (t, layers) in per_trunk.iter().enumerate() {
                 for o in 0..ho {
@@ -158,12 +140,11 @@ impl<B: Backend> ParallelMlp<B> {
                 device,
             )));
             biases.push(Param::from_tensor(Tensor::zeros([k, 1, ho], device)));
+            hi = ho;
         }
         Self {
-            first,
             weights,
             biases,
-            k,
             activation,
         }
     }
@@ -172,14 +153,43 @@ impl<B: Backend> ParallelMlp<B> {
     /// - `x`: `[batch, d_in]`
     /// - output: `[K, batch, hidden[last]]`
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 3> {
-        let act = self.activation;
-        let [n, _] = x.dims();
-        let h = act.apply(self.first.forward(x));
-        let h0 = h.dims()[1] / self.k;
-        let mut h: Tensor<B, 3> = h.reshape([n, self.k, h0]).swap_dims(0, 1);
+        let mut h: Tensor<B, 3> = x.unsqueeze();
         for (w, b) in self.weights.iter().zip(&self.biases) {
-            h = act.apply(h.matmul(w.val()) + b.val());
+            h = self.activation.apply(h.matmul(w.val()) + b.val());
         }
         h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, NdArray};
+
+    type B = Autodiff<NdArray<f32>>;
+
+    /// The broadcast matmul of the first layer must give the same gradients as an explicitly
+    /// expanded input.
+    #[test]
+    fn broadcast_first_layer_gradients_match_expanded_input() {
+        let dev = Default::default();
+        let mut rng = Rng::seed_from_u64(4);
+        let net = ParallelMlp::<B>::new(2, 3, &[5, 4], Activation::Tanh, 1.0, &mut rng, &dev);
+        let xs: Vec<f32> = (0..18).map(|i| ((i * 7) as f32 * 0.13).sin()).collect();
+        let x = Tensor::<B, 2>::from_data(TensorData::new(xs, [6, 3]), &dev);
+        let loss_a = net.forward(x.clone()).powi_scalar(2).sum();
+        let ga = loss_a.backward();
+        let mut h: Tensor<B, 3> = x.unsqueeze::<3>().expand([2, 6, 3]);
+        for (w, b) in net.weights.iter().zip(&net.biases) {
+            h = Activation::Tanh.apply(h.matmul(w.val()) + b.val());
+        }
+        let gb = h.powi_scalar(2).sum().backward();
+        for w in &net.weights {
+            let a: Vec<f32> = w.val().grad(&ga).unwrap().into_data().to_vec().unwrap();
+            let b: Vec<f32> = w.val().grad(&gb).unwrap().into_data().to_vec().unwrap();
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+            }
+        }
     }
 }
