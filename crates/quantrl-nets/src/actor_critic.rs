@@ -114,17 +114,46 @@ impl ActorCriticConfig {
     }
 }
 
+/// A linear layer applied to a `[k, n, d_in]` batch with a broadcast matmul.
+fn apply_linear<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let y = x.matmul(layer.weight.val().unsqueeze::<3>());
+    match &layer.bias {
+        Some(b) => y + b.val().unsqueeze::<3>(),
+        None => y,
+    }
+}
+
 impl<B: Backend> ActorCritic<B> {
     /// # Shapes
     /// - `obs`: `[batch, obs_dim]`
     /// - output: logits `[batch, n_actions]`, values `[batch]`
     pub fn forward(&self, obs: Tensor<B, 2>) -> ActorCriticOutput<B> {
-        let (pi, vf) = self.features(obs);
-        let [n, _] = vf.dims();
-        ActorCriticOutput {
-            logits: self.policy_head.forward(pi),
-            values: self.value_head.forward(vf).reshape([n]),
+        let [n, _] = obs.dims();
+        if let Some(mlp) = &self.shared {
+            let h = mlp.forward(obs);
+            return ActorCriticOutput {
+                logits: self.policy_head.forward(h.clone()),
+                values: self.value_head.forward(h).reshape([n]),
+            };
         }
+        // Dual trunk: h is [2, n, d] (policy trunk, value trunk). Each head is applied to both
+        // trunks with a broadcast matmul and the wanted half is sliced from the small output:
+        // slicing the narrow head output (and its backward, which scatters into zeros) is far
+        // cheaper than slicing the wide trunk features, and the unused half receives a zero
+        // gradient, so each head still learns from its own trunk only.
+        let h = self
+            .dual
+            .as_ref()
+            .expect("actor-critic has a trunk")
+            .forward(obs);
+        let a = self.policy_head.weight.dims()[1];
+        let logits = apply_linear(&self.policy_head, h.clone())
+            .slice([0..1, 0..n, 0..a])
+            .reshape([n, a]);
+        let values = apply_linear(&self.value_head, h)
+            .slice([1..2, 0..n, 0..1])
+            .reshape([n]);
+        ActorCriticOutput { logits, values }
     }
 
     /// Only the state values (cheaper when the policy is not needed).
@@ -134,23 +163,6 @@ impl<B: Backend> ActorCritic<B> {
     /// - output: `[batch]`
     pub fn values(&self, obs: Tensor<B, 2>) -> Tensor<B, 1> {
         self.forward(obs).values
-    }
-
-    fn features(&self, obs: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
-        if let Some(mlp) = &self.shared {
-            let h = mlp.forward(obs);
-            (h.clone(), h)
-        } else {
-            let h = self
-                .dual
-                .as_ref()
-                .expect("actor-critic has a trunk")
-                .forward(obs);
-            let [_, n, d] = h.dims();
-            let pi = h.clone().slice([0..1, 0..n, 0..d]).reshape([n, d]);
-            let vf = h.slice([1..2, 0..n, 0..d]).reshape([n, d]);
-            (pi, vf)
-        }
     }
 
     /// Parameter ids of the value head (for a value learning-rate multiplier).
@@ -233,6 +245,33 @@ mod tests {
                         got[o]
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn head_gradients_come_from_their_own_trunk() {
+        type AB = burn::backend::Autodiff<NdArray<f32>>;
+        let dev = Default::default();
+        let net = ActorCriticConfig::new(4, 3).with_seed(2).init::<AB>(&dev);
+        let x = Tensor::<AB, 2>::from_data(
+            TensorData::new((0..20).map(|i| (i as f32 * 0.7).cos()).collect::<Vec<_>>(), [5, 4]),
+            &dev,
+        );
+        let out = net.forward(x.clone());
+        let g = (out.logits.powi_scalar(2).sum() + out.values.powi_scalar(2).sum()).backward();
+        // Reference: slice the trunks first, then apply plain linear heads.
+        let h = net.dual.as_ref().unwrap().forward(x);
+        let pi = h.clone().slice([0..1, 0..5, 0..64]).reshape([5, 64]);
+        let vf = h.slice([1..2, 0..5, 0..64]).reshape([5, 64]);
+        let gr = (net.policy_head.forward(pi).powi_scalar(2).sum()
+            + net.value_head.forward(vf).powi_scalar(2).sum())
+        .backward();
+        for p in [&net.policy_head.weight, &net.value_head.weight] {
+            let a: Vec<f32> = p.val().grad(&g).unwrap().into_data().to_vec().unwrap();
+            let b: Vec<f32> = p.val().grad(&gr).unwrap().into_data().to_vec().unwrap();
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() < 1e-5, "{x} vs {y}");
             }
         }
     }
