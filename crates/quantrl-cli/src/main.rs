@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -94,6 +95,45 @@ fn main() -> ExitCode {
     }
 }
 
+/// Start the backend with a tiny computation, so that a missing GPU driver is a clear error
+/// instead of a panic deep inside the runtime (the CUDA runtime panics when `libcuda` is
+/// absent).
+fn probe_backend(device: &Device<DefaultBackend>) -> Result<()> {
+    let message: Arc<Mutex<Option<String>>> = Arc::default();
+    let sink = Arc::clone(&message);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        let mut slot = sink.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(text);
+    }));
+    let ok = std::panic::catch_unwind(|| {
+        Tensor::<DefaultBackend, 1>::zeros([1], device).into_data();
+    })
+    .is_ok();
+    std::panic::set_hook(previous);
+    if ok {
+        return Ok(());
+    }
+    let detail = message
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or_default();
+    let first = detail.split(" - ").next().unwrap_or("").trim();
+    bail!(
+        "the `{}` backend could not start{}{}",
+        quantrl::BACKEND_NAME,
+        if first.is_empty() { "" } else { ": " },
+        first
+    )
+}
+
 /// A run directory holds `checkpoint/`; accept either.
 fn checkpoint_dir(path: &Path) -> PathBuf {
     let inner = path.join("checkpoint");
@@ -129,6 +169,7 @@ fn load_config(args: &TrainArgs) -> Result<TrainConfig> {
 
 fn train(args: TrainArgs) -> Result<()> {
     let device = Default::default();
+    probe_backend(&device)?;
     let (mut ppo, out) = match &args.resume {
         Some(run) => {
             let ckpt = checkpoint_dir(run);
@@ -277,6 +318,7 @@ fn eval(args: EvalArgs) -> Result<()> {
         bail!("--episodes must be at least 1");
     }
     let device = Default::default();
+    probe_backend(&device)?;
     let ckpt = checkpoint_dir(&args.checkpoint);
     let (state, model) = load_model::<DefaultAutodiffBackend>(&ckpt, &device)
         .with_context(|| format!("cannot load checkpoint {}", args.checkpoint.display()))?;
@@ -297,3 +339,4 @@ fn eval(args: EvalArgs) -> Result<()> {
 }
 
 use quantrl::burn::module::AutodiffModule as _;
+use quantrl::burn::tensor::{Device, Tensor};

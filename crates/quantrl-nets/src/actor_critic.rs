@@ -255,7 +255,10 @@ mod tests {
         let dev = Default::default();
         let net = ActorCriticConfig::new(4, 3).with_seed(2).init::<AB>(&dev);
         let x = Tensor::<AB, 2>::from_data(
-            TensorData::new((0..20).map(|i| (i as f32 * 0.7).cos()).collect::<Vec<_>>(), [5, 4]),
+            TensorData::new(
+                (0..20).map(|i| (i as f32 * 0.7).cos()).collect::<Vec<_>>(),
+                [5, 4],
+            ),
             &dev,
         );
         let out = net.forward(x.clone());
