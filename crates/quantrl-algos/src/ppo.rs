@@ -5,6 +5,7 @@
 //! budget is spent, reporting [`TrainEvent`]s to a [`Callback`].
 
 use std::ops::ControlFlow;
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
@@ -429,45 +430,67 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
     }
 
     /// Train until the step budget is spent or the callback says stop. When `eval_env` is
-    /// given and `config.eval.every > 0`, the policy is evaluated every that many steps and at
-    /// the end; `config.eval.stop_at_return` stops training once reached.
+    /// given, the policy is evaluated every `config.eval.every` steps (0: never periodically)
+    /// and once at the end; `config.eval.stop_at_return` stops training once reached.
     pub fn learn<E2: VecEnv + ?Sized>(
         &mut self,
+        eval_env: Option<&mut E2>,
+        callback: &mut dyn Callback,
+    ) -> Result<Option<EvalStats>, AlgoError> {
+        self.learn_with(eval_env, None, callback)
+    }
+
+    /// [`Ppo::learn`], also writing a checkpoint to `checkpoint_dir` every
+    /// `config.checkpoint_every` steps (0: only at the end) and when training ends, early stop
+    /// included. Every update, evaluation and checkpoint is reported to `callback`.
+    pub fn learn_with<E2: VecEnv + ?Sized>(
+        &mut self,
         mut eval_env: Option<&mut E2>,
+        checkpoint_dir: Option<&Path>,
         callback: &mut dyn Callback,
     ) -> Result<Option<EvalStats>, AlgoError> {
         let every = self.config.eval.every;
         let mut next_eval = next_multiple_after(self.num_timesteps, every);
+        let mut next_checkpoint =
+            next_multiple_after(self.num_timesteps, self.config.checkpoint_every);
         let mut last_eval = None;
-        let mut eval_round = 0u64;
-        while !self.is_done() {
+        if self.is_done() {
+            return Ok(None);
+        }
+        loop {
             let stats = self.train_iteration()?;
             let mut stop = callback.on_event(&TrainEvent::Update(stats)).is_break();
-            let due = self.num_timesteps >= next_eval || self.is_done();
-            if let (Some(env), true) = (eval_env.as_deref_mut(), due && every > 0) {
-                eval_round += 1;
-                let e = self.evaluate(
-                    env,
-                    self.config.eval.episodes,
-                    derive_seed(self.config.seed, 1000 + eval_round),
-                )?;
+            let due = self.num_timesteps >= next_eval || self.is_done() || stop;
+            if let (Some(env), true) = (eval_env.as_deref_mut(), due) {
+                // The seed depends on the step count only, so a resumed run evaluates on the
+                // same episodes as an uninterrupted one.
+                let seed = derive_seed(self.config.seed, 1_000_000 + self.num_timesteps);
+                let e = self.evaluate(env, self.config.eval.episodes, seed)?;
                 next_eval = next_multiple_after(self.num_timesteps, every);
                 stop |= callback.on_event(&TrainEvent::Eval(e.clone())).is_break();
-                if self
+                stop |= self
                     .config
                     .eval
                     .stop_at_return
-                    .is_some_and(|t| e.mean_return >= t)
-                {
-                    stop = true;
-                }
+                    .is_some_and(|t| e.mean_return >= t);
                 last_eval = Some(e);
             }
-            if stop {
-                break;
+            let finished = stop || self.is_done();
+            if let Some(dir) = checkpoint_dir
+                && (finished || self.num_timesteps >= next_checkpoint)
+            {
+                self.save_checkpoint(dir)?;
+                next_checkpoint =
+                    next_multiple_after(self.num_timesteps, self.config.checkpoint_every);
+                let _ = callback.on_event(&TrainEvent::Checkpoint {
+                    timesteps: self.num_timesteps,
+                    path: dir.display().to_string(),
+                });
+            }
+            if finished {
+                return Ok(last_eval);
             }
         }
-        Ok(last_eval)
     }
 }
 

@@ -5,6 +5,7 @@
 //! quantrl eval --checkpoint DIR [--episodes N] [--seed N]
 //! ```
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -14,9 +15,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quantrl::algos::checkpoint::{load_model, write_atomic};
-use quantrl::algos::next_multiple_after;
 use quantrl::algos::policy::evaluate;
-use quantrl::core::derive_seed;
 use quantrl::prelude::*;
 
 #[derive(Parser)]
@@ -239,53 +238,23 @@ fn train(args: TrainArgs) -> Result<()> {
     );
     let start = Instant::now();
     let start_steps = ppo.num_timesteps;
-    let mut last_eval: Option<EvalStats> = None;
-    let mut next_ckpt = next_multiple_after(ppo.num_timesteps, config.checkpoint_every);
-    let mut eval_round = 0;
-    let mut next_eval = next_multiple_after(ppo.num_timesteps, config.eval.every);
-    while !ppo.is_done() {
-        let stats = ppo.train_iteration()?;
-        let _ = metrics.on_event(&TrainEvent::Update(stats.clone()));
-        bar.set_position(ppo.num_timesteps);
-        bar.set_message(format!("return {:.1}", stats.ep_return_mean));
-        if ppo.num_timesteps >= next_eval || ppo.is_done() {
-            eval_round += 1;
-            let e = ppo.evaluate(
-                &mut eval_env,
-                config.eval.episodes,
-                derive_seed(config.seed, 1000 + eval_round),
-            )?;
-            let _ = metrics.on_event(&TrainEvent::Eval(e.clone()));
-            bar.println(format!(
+    let mut report = |event: &TrainEvent| {
+        let _ = metrics.on_event(event);
+        match event {
+            TrainEvent::Update(stats) => {
+                bar.set_position(stats.timesteps);
+                bar.set_message(format!("return {:.1}", stats.ep_return_mean));
+            }
+            TrainEvent::Eval(e) => bar.println(format!(
                 "  {:>8} steps  eval return {:.1} ± {:.1} over {} episodes",
                 e.timesteps, e.mean_return, e.std_return, e.episodes
-            ));
-            next_eval = next_multiple_after(ppo.num_timesteps, config.eval.every);
-            let stop = config
-                .eval
-                .stop_at_return
-                .is_some_and(|t| e.mean_return >= t);
-            last_eval = Some(e);
-            if stop {
-                bar.println("  stop_at_return reached");
-                break;
-            }
+            )),
+            TrainEvent::Checkpoint { .. } => {}
         }
-        if ppo.num_timesteps >= next_ckpt {
-            ppo.save_checkpoint(&ckpt)?;
-            let _ = metrics.on_event(&TrainEvent::Checkpoint {
-                timesteps: ppo.num_timesteps,
-                path: ckpt.display().to_string(),
-            });
-            next_ckpt = next_multiple_after(ppo.num_timesteps, config.checkpoint_every);
-        }
-    }
+        ControlFlow::Continue(())
+    };
+    let last_eval = ppo.learn_with(Some(&mut eval_env), Some(&ckpt), &mut report)?;
     bar.finish_and_clear();
-    ppo.save_checkpoint(&ckpt)?;
-    let _ = metrics.on_event(&TrainEvent::Checkpoint {
-        timesteps: ppo.num_timesteps,
-        path: ckpt.display().to_string(),
-    });
     if let Some(e) = metrics.error.take() {
         eprintln!(
             "warning: some metrics could not be written to {}: {e}",
