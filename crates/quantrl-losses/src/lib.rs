@@ -22,9 +22,3 @@
 
 pub mod categorical;
 pub mod ppo;
-
-use quantrl_core::{ConfigError, check_positive};
-
-pub(crate) fn check_positive_opt(field: &str, v: f64) -> Result<(), ConfigError> {
-    check_positive(field, v)
-}

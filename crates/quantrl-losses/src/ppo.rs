@@ -1,7 +1,7 @@
 //! The PPO loss (Schulman et al. 2017) with Stable-Baselines3's exact conventions.
 
 use burn::tensor::{Tensor, backend::Backend};
-use quantrl_core::{ConfigError, check_non_negative, check_open};
+use quantrl_core::{ConfigError, check_non_negative, check_open, check_positive};
 use serde::{Deserialize, Serialize};
 
 /// Coefficients of the PPO loss for one minibatch (schedules already evaluated).
@@ -37,7 +37,7 @@ impl PpoLossConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_open("clip_range", self.clip_range, 0.0, 1.0)?;
         if let Some(c) = self.clip_range_vf {
-            crate::check_positive_opt("clip_range_vf", c)?;
+            check_positive("clip_range_vf", c)?;
         }
         check_non_negative("ent_coef", self.ent_coef)?;
         check_non_negative("vf_coef", self.vf_coef)
