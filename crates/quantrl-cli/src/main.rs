@@ -245,10 +245,18 @@ fn train(args: TrainArgs) -> Result<()> {
                 bar.set_position(stats.timesteps);
                 bar.set_message(format!("return {:.1}", stats.ep_return_mean));
             }
-            TrainEvent::Eval(e) => bar.println(format!(
-                "  {:>8} steps  eval return {:.1} ± {:.1} over {} episodes",
-                e.timesteps, e.mean_return, e.std_return, e.episodes
-            )),
+            TrainEvent::Eval(e) => {
+                let line = format!(
+                    "  {:>8} steps  eval return {:.1} ± {:.1} over {} episodes",
+                    e.timesteps, e.mean_return, e.std_return, e.episodes
+                );
+                // A hidden bar (no terminal, or --quiet) swallows println: print directly.
+                if bar.is_hidden() {
+                    println!("{line}");
+                } else {
+                    bar.println(line);
+                }
+            }
             TrainEvent::Checkpoint { .. } => {}
         }
         ControlFlow::Continue(())
