@@ -126,9 +126,9 @@ fn corrupt(path: &Path, reason: impl Into<String>) -> CheckpointError {
     }
 }
 
-/// Read and verify a checkpoint's manifest and files; returns the manifest and the bytes of
-/// the model and optimizer records.
-pub fn read_checkpoint(dir: &Path) -> Result<(CheckpointState, Vec<u8>, Vec<u8>), CheckpointError> {
+/// Read and validate only a checkpoint's manifest (`state.json`): existence, JSON,
+/// `format_version` and config. The record files are not read.
+pub fn read_state(dir: &Path) -> Result<CheckpointState, CheckpointError> {
     if !dir.is_dir() {
         return Err(CheckpointError::Missing {
             path: dir.to_path_buf(),
@@ -164,6 +164,14 @@ pub fn read_checkpoint(dir: &Path) -> Result<(CheckpointState, Vec<u8>, Vec<u8>)
         .config
         .validate()
         .map_err(|e| corrupt(&state_path, format!("invalid config: {e}")))?;
+    Ok(state)
+}
+
+/// Read and verify a checkpoint's manifest and files; returns the manifest and the bytes of
+/// the model and optimizer records.
+pub fn read_checkpoint(dir: &Path) -> Result<(CheckpointState, Vec<u8>, Vec<u8>), CheckpointError> {
+    let state = read_state(dir)?;
+    let state_path = dir.join(STATE);
     let read = |name: &str| -> Result<Vec<u8>, CheckpointError> {
         let path = dir.join(name);
         let entry = state

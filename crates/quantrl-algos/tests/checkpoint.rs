@@ -72,6 +72,13 @@ fn resume_continues_the_same_run() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+fn assert_corrupt(e: AlgoError) {
+    assert!(
+        matches!(e, AlgoError::Checkpoint(CheckpointError::Corrupt { .. })),
+        "{e}"
+    );
+}
+
 #[test]
 fn damaged_checkpoints_are_typed_errors() {
     let device = Default::default();
@@ -108,12 +115,10 @@ fn damaged_checkpoints_are_typed_errors() {
     let optim = dir.join("optimizer.mpk");
     let bytes = std::fs::read(&optim).unwrap();
     std::fs::write(&optim, &bytes[..bytes.len() / 3]).unwrap();
-    let e = Ppo::<B, _>::resume(&dir, env(), None, &device)
-        .err()
-        .unwrap();
-    assert!(
-        matches!(e, AlgoError::Checkpoint(CheckpointError::Corrupt { .. })),
-        "{e}"
+    assert_corrupt(
+        Ppo::<B, _>::resume(&dir, env(), None, &device)
+            .err()
+            .unwrap(),
     );
     // Consistent manifest but garbage record bytes: decoding fails cleanly.
     std::fs::write(&optim, b"not a record").unwrap();
@@ -127,12 +132,10 @@ fn damaged_checkpoints_are_typed_errors() {
         }
     }
     std::fs::write(&state_path, serde_json::to_string(&state).unwrap()).unwrap();
-    let e = Ppo::<B, _>::resume(&dir, env(), None, &device)
-        .err()
-        .unwrap();
-    assert!(
-        matches!(e, AlgoError::Checkpoint(CheckpointError::Corrupt { .. })),
-        "{e}"
+    assert_corrupt(
+        Ppo::<B, _>::resume(&dir, env(), None, &device)
+            .err()
+            .unwrap(),
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -172,8 +172,7 @@ fn train(args: TrainArgs) -> Result<()> {
     let (mut ppo, out) = match &args.resume {
         Some(run) => {
             let ckpt = checkpoint_dir(run);
-            let (state, _) = quantrl::algos::checkpoint::read_checkpoint(&ckpt)
-                .map(|(s, _, _)| (s, ()))
+            let state = quantrl::algos::checkpoint::read_state(&ckpt)
                 .with_context(|| format!("cannot resume from {}", run.display()))?;
             if args.config.is_some() || args.env.is_some() || args.seed.is_some() {
                 bail!(
