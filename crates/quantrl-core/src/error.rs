@@ -121,4 +121,15 @@ pub enum EnvError {
     /// A configuration problem.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Market data handed to a trading environment that it cannot use (wrong lengths,
+    /// non-finite or non-positive prices, a window longer than the data).
+    #[error("market data: {field}{}: {reason}", .index.map(|i| format!(" at row {i}")).unwrap_or_default())]
+    MarketData {
+        /// The series or field, e.g. `close` or `features`.
+        field: String,
+        /// The row (time index) of the offending value, where there is one.
+        index: Option<usize>,
+        /// What is wrong, with the value.
+        reason: String,
+    },
 }

@@ -1,7 +1,9 @@
 //! # quantrl-envs
 //!
-//! Environments implementing [`quantrl_core::VecEnv`]: the CartPole family used to validate
-//! the algorithms ([`CartPole`], with `hide_velocity` for CartPoleNoVel), a registry
+//! Environments implementing [`quantrl_core::VecEnv`]: the trading environments of
+//! [`trading`] (single asset and portfolio, with costs, masks and an adversary hook), the
+//! CartPole family used to validate the algorithms ([`CartPole`], with `hide_velocity` for
+//! CartPoleNoVel), a registry
 //! ([`make_env`]) and the conformance checker [`check_vec_env`] that every environment runs in
 //! its tests.
 //!
@@ -23,6 +25,7 @@
 mod cartpole;
 mod check;
 mod registry;
+pub mod trading;
 
 pub use cartpole::{CartPole, CartPoleConfig, CartPolePhysics};
 pub use check::{CheckReport, EnvCheckError, check_vec_env};

@@ -1,0 +1,1199 @@
+//! The vectorized trading engine behind [`SingleAssetEnv`] and [`PortfolioEnv`].
+
+use std::sync::Arc;
+
+use quantrl_core::{
+    Actions, ConfigError, EnvError, Rng, Space, StepBatch, VecEnv, check_closed,
+    check_non_negative, check_open, check_positive, derive_seed,
+};
+use serde::{Deserialize, Serialize};
+
+use super::actions::{ActionMap, PortfolioActions, PositionActions};
+use super::costs::{CostBreakdown, CostModel};
+use super::market::Market;
+
+/// Which price of the next bar an order executes at. Either way an action chosen on bar `t`
+/// (after seeing its close) never trades at a price of bar `t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionPrice {
+    /// The open of bar `t + 1` (needs open prices in the [`Market`]).
+    NextOpen,
+    /// The close of bar `t + 1`.
+    #[default]
+    NextClose,
+}
+
+/// The reward of one step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardKind {
+    /// `ln(NAV_t+1 / NAV_t)` after every cost: summed over an episode it is the log of final
+    /// over initial NAV.
+    LogReturn,
+    /// The differential Sharpe ratio of Moody & Saffell (2001) on simple returns `R`:
+    /// `D = (B dA - A dB / 2) / (B - A^2)^(3/2)` with exponential moving moments `A`, `B` of
+    /// rate `eta`, updated after `D` is computed; `D = 0` while `B - A^2 <= 1e-12` and `D` is
+    /// clamped to `[-10, 10]` (the first steps of an episode have almost no variance).
+    DifferentialSharpe {
+        /// Adaptation rate of the moving moments, in (0, 1).
+        eta: f64,
+    },
+}
+
+/// Reward options.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RewardConfig {
+    /// The base reward.
+    pub kind: RewardKind,
+    /// Subtract `drawdown_penalty * max(0, dd_t+1 - dd_t)`, where `dd = 1 - NAV / peak NAV`
+    /// of the episode: every new loss below the peak is paid again.
+    pub drawdown_penalty: f64,
+}
+
+impl Default for RewardConfig {
+    fn default() -> Self {
+        Self {
+            kind: RewardKind::LogReturn,
+            drawdown_penalty: 0.0,
+        }
+    }
+}
+
+/// Limits enforced by action masks (discrete actions) or by projecting the target
+/// (continuous actions).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RiskLimits {
+    /// Largest absolute weight of one asset a target may have.
+    pub max_abs_weight: Option<f64>,
+    /// Largest gross exposure (sum of absolute weights) a target may have.
+    pub max_gross: Option<f64>,
+    /// Largest one-step turnover `sum |w_target - w_current|`. Discrete: larger moves are
+    /// masked; continuous: the move is scaled down to the limit.
+    pub max_turnover: Option<f64>,
+    /// Risk budget: above this drawdown from the episode's peak NAV, no action may add gross
+    /// exposure (masked, or scaled back to the current exposure).
+    pub max_drawdown: Option<f64>,
+    /// Risk budget: above this annualized volatility of the NAV's log returns (an
+    /// exponentially weighted estimate), no action may add gross exposure.
+    pub max_vol_per_year: Option<f64>,
+    /// Half-life in bars of the volatility estimate.
+    pub vol_halflife: f64,
+}
+
+impl Default for RiskLimits {
+    fn default() -> Self {
+        Self {
+            max_abs_weight: None,
+            max_gross: None,
+            max_turnover: None,
+            max_drawdown: None,
+            max_vol_per_year: None,
+            vol_halflife: 20.0,
+        }
+    }
+}
+
+/// What every trading environment is configured with (the part common to single-asset and
+/// portfolio environments).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TradingConfig {
+    /// Number of environments stepped together.
+    pub num_envs: usize,
+    /// Rows of features in an observation (the current row and `window - 1` before it).
+    pub window: usize,
+    /// Net asset value at the start of every episode, in cash units. It sizes trades against
+    /// volume in the impact model.
+    pub initial_nav: f64,
+    /// Costs of trading and holding.
+    pub costs: CostModel,
+    /// Which price of the next bar orders execute at.
+    pub execution: ExecutionPrice,
+    /// Reward options.
+    pub reward: RewardConfig,
+    /// Steps per episode; `None` runs to the end of the span.
+    pub episode_len: Option<usize>,
+    /// Start episodes at uniformly random rows of the span (training); `false` starts every
+    /// episode at the first usable row (backtests).
+    pub random_start: bool,
+    /// First market row of the span episodes live in (default: the first row).
+    pub span_start: Option<usize>,
+    /// One past the last market row of the span (default: the end of the data).
+    pub span_end: Option<usize>,
+    /// The episode terminates (ruin) when NAV falls to this fraction of the initial NAV.
+    pub ruin_nav_fraction: f64,
+    /// Position, turnover and risk-budget limits.
+    pub limits: RiskLimits,
+}
+
+impl Default for TradingConfig {
+    fn default() -> Self {
+        Self {
+            num_envs: 8,
+            window: 10,
+            initial_nav: 1_000_000.0,
+            costs: CostModel::default(),
+            execution: ExecutionPrice::NextClose,
+            reward: RewardConfig::default(),
+            episode_len: Some(252),
+            random_start: true,
+            span_start: None,
+            span_end: None,
+            ruin_nav_fraction: 0.2,
+            limits: RiskLimits::default(),
+        }
+    }
+}
+
+impl TradingConfig {
+    /// Check ranges (costs, fractions, limits) without looking at a market.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.num_envs == 0 {
+            return Err(ConfigError::out_of_range("num_envs", 0, ">= 1"));
+        }
+        if self.window == 0 {
+            return Err(ConfigError::out_of_range("window", 0, ">= 1"));
+        }
+        check_positive("initial_nav", self.initial_nav)?;
+        self.costs.validate()?;
+        check_open("ruin_nav_fraction", self.ruin_nav_fraction, 0.0, 1.0)?;
+        check_non_negative("reward.drawdown_penalty", self.reward.drawdown_penalty)?;
+        if let RewardKind::DifferentialSharpe { eta } = self.reward.kind {
+            check_open("reward.kind.eta", eta, 0.0, 1.0)?;
+        }
+        if self.episode_len == Some(0) {
+            return Err(ConfigError::out_of_range("episode_len", 0, ">= 1"));
+        }
+        let l = &self.limits;
+        for (name, v) in [
+            ("limits.max_abs_weight", l.max_abs_weight),
+            ("limits.max_gross", l.max_gross),
+            ("limits.max_turnover", l.max_turnover),
+            ("limits.max_vol_per_year", l.max_vol_per_year),
+        ] {
+            if let Some(v) = v {
+                check_positive(name, v)?;
+            }
+        }
+        if let Some(d) = l.max_drawdown {
+            check_closed("limits.max_drawdown", d, 0.0, 1.0)?;
+        }
+        check_positive("limits.vol_halflife", l.vol_halflife)
+    }
+}
+
+/// What happened in one environment on its last step (before any automatic reset).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepInfo {
+    /// Market row the step ended on (its close marks the book).
+    pub t: usize,
+    /// Net asset value after the step: cash plus positions at the close.
+    pub nav: f64,
+    /// Cash after the step (negative when leveraged).
+    pub cash: f64,
+    /// Sum of `|shares traded| * execution price`.
+    pub traded_notional: f64,
+    /// Traded notional over the NAV at execution.
+    pub turnover: f64,
+    /// Costs paid, by component.
+    pub costs: CostBreakdown,
+    /// Sum of absolute position values over NAV, after the step.
+    pub gross_exposure: f64,
+    /// `1 - NAV / peak NAV` of the episode.
+    pub drawdown: f64,
+    /// The reward returned for the step.
+    pub reward: f64,
+}
+
+/// Per-environment multipliers another agent may set every step (adversarial co-training).
+/// All are `1` by default, which leaves the market as the data says.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdversaryControls {
+    /// Multiplies the half-spread.
+    pub spread: f64,
+    /// Multiplies the market impact.
+    pub impact: f64,
+    /// Scales the log returns the book experiences: the environment's effective price moves
+    /// by `(P_t+1 / P_t)^volatility` each bar. Observations keep the data's features, so a
+    /// value above 1 is a market more volatile than the agent's features suggest.
+    pub volatility: f64,
+}
+
+impl Default for AdversaryControls {
+    fn default() -> Self {
+        Self {
+            spread: 1.0,
+            impact: 1.0,
+            volatility: 1.0,
+        }
+    }
+}
+
+const NO_LEVEL: u32 = u32::MAX;
+
+/// `ln(x)` for the ratio of consecutive NAVs: near 1 (the usual case) by the series
+/// `ln x = 2 atanh(u) = 2 (u + u^3/3 + u^5/5 + ...)`, `u = (x - 1) / (x + 1)`, which for
+/// `|u| < 0.05` (x within about 10% of 1) reaches double precision in eight terms and costs a
+/// third of libm's `ln`; elsewhere libm.
+#[inline]
+fn ln_ratio(x: f64) -> f64 {
+    let u = (x - 1.0) / (x + 1.0);
+    if u.abs() < 0.05 {
+        let u2 = u * u;
+        let p = 1.0 / 15.0;
+        let p = 1.0 / 13.0 + u2 * p;
+        let p = 1.0 / 11.0 + u2 * p;
+        let p = 1.0 / 9.0 + u2 * p;
+        let p = 1.0 / 7.0 + u2 * p;
+        let p = 1.0 / 5.0 + u2 * p;
+        let p = 1.0 / 3.0 + u2 * p;
+        let p = 1.0 + u2 * p;
+        2.0 * u * p
+    } else {
+        x.ln()
+    }
+}
+
+/// Per-environment account and episode state.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Account {
+    t: usize,
+    last_t: usize,
+    steps: usize,
+    cash: f64,
+    nav: f64,
+    peak: f64,
+    ew_var: f64,
+    log_nav: f64,
+    drawdown: f64,
+    dsr_a: f64,
+    dsr_b: f64,
+    level: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedState {
+    accounts: Vec<Account>,
+    shares: Vec<f64>,
+    scale: Vec<f64>,
+    rngs: Vec<Rng>,
+    adversary: Vec<AdversaryControls>,
+}
+
+/// The vectorized trading engine: `num_envs` accounts replaying one [`Market`].
+///
+/// Use it through [`SingleAssetEnv`] or [`PortfolioEnv`], which configure the actions; both
+/// dereference to this type for [`TradingEnv::info`], [`TradingEnv::positions`] and
+/// [`TradingEnv::set_adversary`].
+///
+/// **Timeline of one step** in environment `i`, which observed bar `t`:
+/// 1. the action becomes target weights (discrete: the chosen allocation, or nothing if it is
+///    the one already held; continuous: the mapped, capped and limited target);
+/// 2. if bar `t + 1` is tradable, every asset is traded to `w * NAV_exec / p_exec` shares at
+///    the execution price of bar `t + 1` (open or close), paying fee, half-spread, impact and
+///    slippage from cash;
+/// 3. borrow and financing for the bar are paid on the book after the trade;
+/// 4. the book is marked at the close of bar `t + 1`: `NAV = cash + sum shares * close`;
+/// 5. the reward is computed; NAV at or under `ruin_nav_fraction * initial_nav` terminates the
+///    episode; reaching the end of the span or `episode_len` steps truncates it.
+///
+/// **Observation** at bar `t` (float32, written in place): the feature rows
+/// `t - window + 1 ..= t` (row-major), then each asset's weight `shares * close_t / NAV`, then
+/// `cash / NAV`, `ln(NAV / initial_nav)` and the drawdown `1 - NAV / peak`. Everything in it
+/// is known at the close of bar `t`.
+#[derive(Debug, Clone)]
+pub struct TradingEnv {
+    market: Arc<Market>,
+    config: TradingConfig,
+    map: ActionMap,
+    name: &'static str,
+    n_assets: usize,
+    obs_space: Space,
+    action_space: Space,
+    /// Static admissibility of each discrete allocation (position and gross limits).
+    level_ok: Vec<bool>,
+    /// Whether masks depend on the state (turnover, risk budget, no-trade bars).
+    dynamic_masks: bool,
+    first_start: usize,
+    last_row: usize,
+    vol_alpha: f64,
+    accounts: Vec<Account>,
+    shares: Vec<f64>,
+    scale: Vec<f64>,
+    rngs: Vec<Rng>,
+    adversary: Vec<AdversaryControls>,
+    info: Vec<StepInfo>,
+    info_weights: Vec<f64>,
+    target: Vec<f64>,
+    current: Vec<f64>,
+    scratch: Vec<f64>,
+    exec_price: Vec<f64>,
+    is_reset: bool,
+}
+
+impl TradingEnv {
+    fn build(
+        market: Arc<Market>,
+        config: TradingConfig,
+        map: ActionMap,
+        name: &'static str,
+    ) -> Result<Self, EnvError> {
+        config.validate()?;
+        let n = market.n_assets();
+        if config.execution == ExecutionPrice::NextOpen && !market.has_open() {
+            return Err(ConfigError::Inconsistent(
+                "execution = next_open needs open prices in the market".into(),
+            )
+            .into());
+        }
+        let span_start = config.span_start.unwrap_or(0);
+        let span_end = config.span_end.unwrap_or(market.n_steps());
+        if span_end > market.n_steps() || span_start >= span_end {
+            return Err(ConfigError::Inconsistent(format!(
+                "span {span_start}..{span_end} is not inside the market's {} rows",
+                market.n_steps()
+            ))
+            .into());
+        }
+        let first_start = span_start.max(market.first_valid() + config.window - 1);
+        if first_start + 1 >= span_end {
+            return Err(ConfigError::Inconsistent(format!(
+                "span {span_start}..{span_end} leaves no step after the warm-up (first valid \
+                 row {}) and the window of {} rows",
+                market.first_valid(),
+                config.window
+            ))
+            .into());
+        }
+        let level_ok = match &map {
+            ActionMap::Levels { allocations, .. } => {
+                let ok: Vec<bool> = allocations
+                    .chunks(n)
+                    .map(|w| {
+                        let max_abs = w.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+                        let gross: f64 = w.iter().map(|x| x.abs()).sum();
+                        config
+                            .limits
+                            .max_abs_weight
+                            .is_none_or(|l| max_abs <= l + 1e-12)
+                            && config.limits.max_gross.is_none_or(|l| gross <= l + 1e-12)
+                    })
+                    .collect();
+                if !ok.iter().any(|&b| b) {
+                    return Err(ConfigError::Inconsistent(
+                        "no action's allocation is inside limits.max_abs_weight and \
+                         limits.max_gross"
+                            .into(),
+                    )
+                    .into());
+                }
+                ok
+            }
+            _ => Vec::new(),
+        };
+        let f = market.n_features();
+        let obs_dim = config.window * f + n + 3;
+        let mut low = vec![f32::MIN; obs_dim];
+        let mut high = vec![f32::MAX; obs_dim];
+        low[obs_dim - 1] = 0.0;
+        high[obs_dim - 1] = 1.0;
+        let action_space = map.space(n);
+        let e = config.num_envs;
+        let zero = Account {
+            t: first_start,
+            last_t: span_end - 1,
+            steps: 0,
+            cash: config.initial_nav,
+            nav: config.initial_nav,
+            peak: config.initial_nav,
+            ew_var: 0.0,
+            log_nav: 0.0,
+            drawdown: 0.0,
+            dsr_a: 0.0,
+            dsr_b: 0.0,
+            level: NO_LEVEL,
+        };
+        let l = &config.limits;
+        let dynamic_masks = l.max_turnover.is_some()
+            || l.max_drawdown.is_some()
+            || l.max_vol_per_year.is_some()
+            || market.has_tradable();
+        Ok(Self {
+            dynamic_masks,
+            vol_alpha: 1.0 - 0.5f64.powf(1.0 / config.limits.vol_halflife),
+            map,
+            name,
+            n_assets: n,
+            obs_space: Space::Box { low, high },
+            action_space,
+            level_ok,
+            first_start,
+            last_row: span_end - 1,
+            accounts: vec![zero; e],
+            shares: vec![0.0; e * n],
+            scale: vec![1.0; e * n],
+            rngs: (0..e as u64)
+                .map(|i| Rng::seed_from_u64(derive_seed(0, i)))
+                .collect(),
+            adversary: vec![AdversaryControls::default(); e],
+            info: vec![StepInfo::default(); e],
+            info_weights: vec![0.0; e * n],
+            target: vec![0.0; n],
+            current: vec![0.0; n],
+            scratch: vec![0.0; n + 1],
+            exec_price: vec![0.0; n],
+            is_reset: false,
+            market,
+            config,
+        })
+    }
+
+    /// The market being replayed.
+    pub fn market(&self) -> &Arc<Market> {
+        &self.market
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TradingConfig {
+        &self.config
+    }
+
+    /// What happened in environment `i` on its last step (before any automatic reset).
+    pub fn info(&self, i: usize) -> &StepInfo {
+        &self.info[i]
+    }
+
+    /// Weights per asset (`shares * close / NAV`) held at the end of environment `i`'s last
+    /// step (before any automatic reset).
+    pub fn step_weights(&self, i: usize) -> &[f64] {
+        &self.info_weights[i * self.n_assets..(i + 1) * self.n_assets]
+    }
+
+    /// Shares held now by environment `i`, one per asset.
+    pub fn positions(&self, i: usize) -> &[f64] {
+        &self.shares[i * self.n_assets..(i + 1) * self.n_assets]
+    }
+
+    /// Cash held now by environment `i`.
+    pub fn cash(&self, i: usize) -> f64 {
+        self.accounts[i].cash
+    }
+
+    /// Net asset value of environment `i` now.
+    pub fn nav(&self, i: usize) -> f64 {
+        self.accounts[i].nav
+    }
+
+    /// The market row environment `i` observes now.
+    pub fn row(&self, i: usize) -> usize {
+        self.accounts[i].t
+    }
+
+    /// Set environment `i`'s adversarial multipliers from the next step on. Every multiplier
+    /// must be finite and non-negative.
+    pub fn set_adversary(&mut self, i: usize, controls: AdversaryControls) -> Result<(), EnvError> {
+        check_non_negative("adversary.spread", controls.spread)?;
+        check_non_negative("adversary.impact", controls.impact)?;
+        check_non_negative("adversary.volatility", controls.volatility)?;
+        if i >= self.adversary.len() {
+            return Err(EnvError::InvalidAction {
+                env: i,
+                action: "set_adversary".into(),
+                space: format!("{} environments", self.adversary.len()),
+            });
+        }
+        self.adversary[i] = controls;
+        Ok(())
+    }
+
+    /// Environment `i`'s adversarial multipliers.
+    pub fn adversary(&self, i: usize) -> AdversaryControls {
+        self.adversary[i]
+    }
+
+    fn reset_one(&mut self, i: usize) {
+        let c = &self.config;
+        let hi = match c.episode_len {
+            Some(l) => self.last_row.saturating_sub(l).max(self.first_start),
+            None => self.last_row - 1,
+        };
+        let start = if c.random_start && hi > self.first_start {
+            self.first_start + self.rngs[i].below((hi - self.first_start + 1) as u64) as usize
+        } else {
+            self.first_start
+        };
+        let last_t = match c.episode_len {
+            Some(l) => (start + l).min(self.last_row),
+            None => self.last_row,
+        };
+        let flat = match &self.map {
+            ActionMap::Levels { allocations, .. } => allocations
+                .chunks(self.n_assets)
+                .position(|w| w.iter().all(|&x| x == 0.0))
+                .map_or(NO_LEVEL, |k| k as u32),
+            _ => NO_LEVEL,
+        };
+        self.accounts[i] = Account {
+            t: start,
+            last_t,
+            steps: 0,
+            cash: c.initial_nav,
+            nav: c.initial_nav,
+            peak: c.initial_nav,
+            ew_var: 0.0,
+            log_nav: 0.0,
+            drawdown: 0.0,
+            dsr_a: 0.0,
+            dsr_b: 0.0,
+            level: flat,
+        };
+        let n = self.n_assets;
+        self.shares[i * n..(i + 1) * n].fill(0.0);
+        self.scale[i * n..(i + 1) * n].fill(1.0);
+    }
+
+    /// Current weights of environment `i` at bar `t`'s close, into `self.current`.
+    #[inline]
+    fn current_weights(&mut self, i: usize) -> f64 {
+        let n = self.n_assets;
+        let acc = &self.accounts[i];
+        let close = self.market.close(acc.t);
+        let inv_nav = 1.0 / acc.nav.max(1e-9 * self.config.initial_nav);
+        let mut gross = 0.0;
+        for a in 0..n {
+            let w = self.shares[i * n + a] * close[a] * self.scale[i * n + a] * inv_nav;
+            self.current[a] = w;
+            gross += w.abs();
+        }
+        gross
+    }
+
+    fn write_obs(&mut self, i: usize, out: &mut [f32]) {
+        let w = self.config.window;
+        let f = self.market.n_features();
+        let (feat, rest) = out.split_at_mut(w * f);
+        feat.copy_from_slice(self.market.feature_window(self.accounts[i].t, w));
+        self.current_weights(i);
+        let n = self.n_assets;
+        for a in 0..n {
+            rest[a] = self.current[a] as f32;
+        }
+        let acc = &self.accounts[i];
+        rest[n] = (acc.cash / acc.nav.max(1e-9 * self.config.initial_nav)) as f32;
+        rest[n + 1] = acc.log_nav as f32;
+        rest[n + 2] = acc.drawdown as f32;
+    }
+
+    fn risk_breached(&self, acc: &Account) -> bool {
+        let l = &self.config.limits;
+        l.max_drawdown.is_some_and(|d| acc.drawdown > d)
+            || l.max_vol_per_year
+                .is_some_and(|v| (acc.ew_var * self.config.costs.periods_per_year).sqrt() > v)
+    }
+
+    /// Recompute environment `i`'s action mask (discrete actions only).
+    fn write_mask(&mut self, i: usize, mask: &mut [bool]) {
+        let ActionMap::Levels { allocations, .. } = &self.map else {
+            return;
+        };
+        let n = self.n_assets;
+        let acc = self.accounts[i];
+        let level = acc.level;
+        if !self.dynamic_masks {
+            for (k, m) in mask.iter_mut().enumerate() {
+                *m = self.level_ok[k] || k as u32 == level;
+            }
+            return;
+        }
+        if !self.market.tradable(acc.t + 1) {
+            // Nothing can trade: only holding is allowed (any action holds when nothing is held
+            // by level).
+            for (k, m) in mask.iter_mut().enumerate() {
+                *m = level == NO_LEVEL || k as u32 == level;
+            }
+            return;
+        }
+        let close = self.market.close(acc.t);
+        let mut gross_now = 0.0;
+        for a in 0..n {
+            let w = self.shares[i * n + a] * close[a] * self.scale[i * n + a]
+                / acc.nav.max(1e-9 * self.config.initial_nav);
+            self.current[a] = w;
+            gross_now += w.abs();
+        }
+        let breached = self.risk_breached(&acc);
+        let max_turnover = self.config.limits.max_turnover;
+        let mut any = false;
+        for (k, (m, w)) in mask.iter_mut().zip(allocations.chunks(n)).enumerate() {
+            if k as u32 == level {
+                *m = true;
+                any = true;
+                continue;
+            }
+            let mut ok = self.level_ok[k];
+            if ok && let Some(limit) = max_turnover {
+                let turnover: f64 = w
+                    .iter()
+                    .zip(&self.current)
+                    .map(|(a, b)| (a - b).abs())
+                    .sum();
+                ok = turnover <= limit + 1e-12;
+            }
+            if ok && breached {
+                let gross: f64 = w.iter().map(|x| x.abs()).sum();
+                ok = gross <= gross_now + 1e-12;
+            }
+            *m = ok;
+            any |= ok;
+        }
+        if !any {
+            // No level held and every move is over a limit: allow the admissible allocation
+            // closest to the current book, so the mask is never empty.
+            let k = allocations
+                .chunks(n)
+                .enumerate()
+                .filter(|(k, _)| self.level_ok[*k])
+                .map(|(k, w)| {
+                    let d: f64 = w
+                        .iter()
+                        .zip(&self.current)
+                        .map(|(a, b)| (a - b).abs())
+                        .sum();
+                    (k, d)
+                })
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map_or(0, |(k, _)| k);
+            mask[k] = true;
+        }
+    }
+
+    /// Apply limits to a continuous target in `self.target` (current weights at `self.current`).
+    fn limit_continuous_target(&mut self, acc: &Account) {
+        let l = self.config.limits;
+        if let Some(cap) = l.max_abs_weight {
+            for w in self.target.iter_mut() {
+                *w = w.clamp(-cap, cap);
+            }
+        }
+        let gross: f64 = self.target.iter().map(|x| x.abs()).sum();
+        let mut allowed_gross = l.max_gross.unwrap_or(f64::INFINITY);
+        if self.risk_breached(acc) {
+            let now: f64 = self.current.iter().map(|x| x.abs()).sum();
+            allowed_gross = allowed_gross.min(now);
+        }
+        if gross > allowed_gross {
+            let s = allowed_gross / gross;
+            for w in self.target.iter_mut() {
+                *w *= s;
+            }
+        }
+        if let Some(limit) = l.max_turnover {
+            let turnover: f64 = self
+                .target
+                .iter()
+                .zip(&self.current)
+                .map(|(a, b)| (a - b).abs())
+                .sum();
+            if turnover > limit {
+                let s = limit / turnover;
+                for (w, c) in self.target.iter_mut().zip(&self.current) {
+                    *w = c + (*w - c) * s;
+                }
+            }
+        }
+    }
+
+    /// One step of environment `i`. `trade` says whether `self.target` holds a target to
+    /// trade to; returns `(reward, terminated, truncated)`.
+    fn advance(&mut self, market: &Market, i: usize, trade: bool) -> (f32, bool, bool) {
+        let n = self.n_assets;
+        let c = self.config.costs;
+        let adv = self.adversary[i];
+        let mut acc = self.accounts[i];
+        let t = acc.t;
+        let tn = t + 1;
+        let close_t = market.close(t);
+        let close_n = market.close(tn);
+        let shares = &mut self.shares[i * n..(i + 1) * n];
+        let scale = &mut self.scale[i * n..(i + 1) * n];
+        if adv.volatility != 1.0 {
+            for a in 0..n {
+                scale[a] *= (close_n[a] / close_t[a]).powf(adv.volatility - 1.0);
+            }
+        }
+        let raw_exec = match self.config.execution {
+            ExecutionPrice::NextClose => close_n,
+            ExecutionPrice::NextOpen => market.open(tn),
+        };
+        let mut nav_exec = acc.cash;
+        for a in 0..n {
+            self.exec_price[a] = raw_exec[a] * scale[a];
+            nav_exec += shares[a] * self.exec_price[a];
+        }
+        let mut costs = CostBreakdown::default();
+        let mut traded = 0.0;
+        // Written without a branch on whether this environment trades (actions are close to
+        // random early in training): holding is a trade of exactly zero shares, which costs
+        // exactly zero.
+        let trade = trade && nav_exec > 0.0 && market.tradable(tn);
+        let sigma = market.sigma(t);
+        let adv_vol = market.adv(t);
+        let slippage = c.slippage_bps_std > 0.0;
+        for a in 0..n {
+            let p = self.exec_price[a];
+            let wanted = self.target[a] * nav_exec / p;
+            let target_shares = if trade { wanted } else { shares[a] };
+            let q = target_shares - shares[a];
+            let abs_z = if slippage && q != 0.0 {
+                self.rngs[i].normal().abs()
+            } else {
+                0.0
+            };
+            c.add_trade(
+                q,
+                p,
+                sigma[a],
+                adv_vol.map(|v| v[a]),
+                abs_z,
+                adv.spread,
+                adv.impact,
+                &mut costs,
+            );
+            acc.cash -= q * p;
+            traded += q.abs() * p;
+            shares[a] = target_shares;
+        }
+        let mut short_notional = 0.0;
+        for a in 0..n {
+            short_notional += (-shares[a]).max(0.0) * self.exec_price[a];
+        }
+        acc.cash -= costs.fee + costs.spread + costs.impact + costs.slippage;
+        c.add_holding(short_notional, acc.cash, &mut costs);
+        acc.cash -= costs.borrow + costs.financing;
+
+        let nav_prev = acc.nav;
+        let mut nav = acc.cash;
+        let mut gross = 0.0;
+        for a in 0..n {
+            let v = shares[a] * close_n[a] * scale[a];
+            nav += v;
+            gross += v.abs();
+        }
+        let floor = 1e-9 * self.config.initial_nav;
+        let log_ret = ln_ratio(nav.max(floor) / nav_prev);
+        acc.log_nav += log_ret;
+        let dd_prev = acc.drawdown;
+        acc.peak = acc.peak.max(nav);
+        let dd = (1.0 - nav / acc.peak).clamp(0.0, 1.0);
+        acc.drawdown = dd;
+        let inv_nav = 1.0 / nav.max(floor);
+        acc.ew_var += self.vol_alpha * (log_ret * log_ret - acc.ew_var);
+        let mut reward = match self.config.reward.kind {
+            RewardKind::LogReturn => log_ret,
+            RewardKind::DifferentialSharpe { eta } => {
+                let r = nav / nav_prev - 1.0;
+                let (a0, b0) = (acc.dsr_a, acc.dsr_b);
+                let (da, db) = (r - a0, r * r - b0);
+                let var = b0 - a0 * a0;
+                let d = if var > 1e-12 {
+                    ((b0 * da - 0.5 * a0 * db) / var.powf(1.5)).clamp(-10.0, 10.0)
+                } else {
+                    0.0
+                };
+                acc.dsr_a += eta * da;
+                acc.dsr_b += eta * db;
+                d
+            }
+        };
+        reward -= self.config.reward.drawdown_penalty * (dd - dd_prev).max(0.0);
+        acc.nav = nav;
+        acc.t = tn;
+        acc.steps += 1;
+        let terminated = nav <= self.config.ruin_nav_fraction * self.config.initial_nav;
+        let truncated = !terminated && tn >= acc.last_t;
+        self.info[i] = StepInfo {
+            t: tn,
+            nav,
+            cash: acc.cash,
+            traded_notional: traded,
+            turnover: if nav_exec > 0.0 {
+                traded / nav_exec
+            } else {
+                0.0
+            },
+            costs,
+            gross_exposure: gross * inv_nav,
+            drawdown: dd,
+            reward,
+        };
+        for a in 0..n {
+            self.info_weights[i * n + a] = shares[a] * close_n[a] * scale[a] * inv_nav;
+        }
+        self.accounts[i] = acc;
+        (reward as f32, terminated, truncated)
+    }
+
+    fn check_actions(&self, actions: &Actions<'_>) -> Result<(), EnvError> {
+        let e = self.config.num_envs;
+        let d = self.action_space.flat_dim();
+        let (kind, len) = match actions {
+            Actions::Discrete(a) => ("discrete", a.len()),
+            Actions::Continuous(a) => ("continuous", a.len()),
+        };
+        let want = if matches!(self.map, ActionMap::Levels { .. }) {
+            "discrete"
+        } else {
+            "continuous"
+        };
+        if kind != want || len != e * d {
+            return Err(EnvError::ActionShape {
+                expected: format!("{} {want} actions", e * d),
+                got: format!("{len} {kind} actions"),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl VecEnv for TradingEnv {
+    fn num_envs(&self) -> usize {
+        self.config.num_envs
+    }
+
+    fn observation_space(&self) -> &Space {
+        &self.obs_space
+    }
+
+    fn action_space(&self) -> &Space {
+        &self.action_space
+    }
+
+    fn has_action_masks(&self) -> bool {
+        matches!(self.map, ActionMap::Levels { .. })
+    }
+
+    fn reset(&mut self, seed: Option<u64>, batch: &mut StepBatch) {
+        if let Some(seed) = seed {
+            for (i, rng) in self.rngs.iter_mut().enumerate() {
+                *rng = Rng::seed_from_u64(derive_seed(seed, i as u64));
+            }
+        }
+        let d = batch.obs_dim;
+        let k = self.action_space.mask_len().unwrap_or(0);
+        for i in 0..self.config.num_envs {
+            self.reset_one(i);
+            self.info[i] = StepInfo {
+                t: self.accounts[i].t,
+                nav: self.config.initial_nav,
+                cash: self.config.initial_nav,
+                ..Default::default()
+            };
+            self.write_obs(i, &mut batch.obs[i * d..(i + 1) * d]);
+            if let Some(m) = batch.action_masks.as_mut() {
+                self.write_mask(i, &mut m[i * k..(i + 1) * k]);
+            }
+            batch.rewards[i] = 0.0;
+            batch.terminated[i] = false;
+            batch.truncated[i] = false;
+        }
+        self.is_reset = true;
+    }
+
+    fn step(&mut self, actions: Actions<'_>, batch: &mut StepBatch) -> Result<(), EnvError> {
+        if !self.is_reset {
+            return Err(EnvError::NotReset);
+        }
+        self.check_actions(&actions)?;
+        let n = self.n_assets;
+        let d = batch.obs_dim;
+        let k = self.action_space.mask_len().unwrap_or(0);
+        // Validate every action before touching any account, so an error changes nothing.
+        match actions {
+            Actions::Discrete(a) => {
+                for (i, &act) in a.iter().enumerate() {
+                    let masked = batch
+                        .action_masks
+                        .as_ref()
+                        .is_some_and(|m| (act as usize) < k && !m[i * k + act as usize]);
+                    if act as usize >= k || masked {
+                        return Err(EnvError::InvalidAction {
+                            env: i,
+                            action: act.to_string(),
+                            space: if masked {
+                                format!("{} (the action is masked)", self.action_space)
+                            } else {
+                                self.action_space.to_string()
+                            },
+                        });
+                    }
+                }
+            }
+            Actions::Continuous(a) => {
+                if let Some(j) = a.iter().position(|v| !v.is_finite()) {
+                    return Err(EnvError::InvalidAction {
+                        env: j / self.action_space.flat_dim(),
+                        action: a[j].to_string(),
+                        space: self.action_space.to_string(),
+                    });
+                }
+            }
+        }
+        let dim = self.action_space.flat_dim();
+        let market = Arc::clone(&self.market);
+        for i in 0..self.config.num_envs {
+            let trade = match actions {
+                Actions::Discrete(a) => {
+                    let level = a[i];
+                    if level == self.accounts[i].level {
+                        false
+                    } else {
+                        let ActionMap::Levels { allocations, .. } = &self.map else {
+                            unreachable!()
+                        };
+                        self.target.copy_from_slice(
+                            &allocations[level as usize * n..(level as usize + 1) * n],
+                        );
+                        if self.market.tradable(self.accounts[i].t + 1) {
+                            self.accounts[i].level = level;
+                        }
+                        true
+                    }
+                }
+                Actions::Continuous(a) => {
+                    self.map.continuous_targets(
+                        &a[i * dim..(i + 1) * dim],
+                        &mut self.target,
+                        &mut self.scratch,
+                    );
+                    self.current_weights(i);
+                    let acc = self.accounts[i];
+                    self.limit_continuous_target(&acc);
+                    true
+                }
+            };
+            let (reward, terminated, truncated) = self.advance(&market, i, trade);
+            batch.rewards[i] = reward;
+            batch.terminated[i] = terminated;
+            batch.truncated[i] = truncated;
+            if terminated || truncated {
+                self.write_obs(i, &mut batch.final_obs[i * d..(i + 1) * d]);
+                self.reset_one(i);
+            }
+            self.write_obs(i, &mut batch.obs[i * d..(i + 1) * d]);
+            if let Some(m) = batch.action_masks.as_mut() {
+                self.write_mask(i, &mut m[i * k..(i + 1) * k]);
+            }
+        }
+        Ok(())
+    }
+
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn save_state(&self) -> Option<String> {
+        serde_json::to_string(&SavedState {
+            accounts: self.accounts.clone(),
+            shares: self.shares.clone(),
+            scale: self.scale.clone(),
+            rngs: self.rngs.clone(),
+            adversary: self.adversary.clone(),
+        })
+        .ok()
+    }
+
+    fn load_state(&mut self, state: &str) -> Result<(), EnvError> {
+        let s: SavedState = serde_json::from_str(state)
+            .map_err(|e| EnvError::State(format!("not a trading environment state: {e}")))?;
+        let e = self.config.num_envs;
+        let n = self.n_assets;
+        if s.accounts.len() != e || s.shares.len() != e * n || s.scale.len() != e * n {
+            return Err(EnvError::State(format!(
+                "state is for {} environments of {} assets, this one has {e} of {n}",
+                s.accounts.len(),
+                s.shares.len() / s.accounts.len().max(1)
+            )));
+        }
+        if let Some(a) = s.accounts.iter().find(|a| a.last_t > self.last_row) {
+            return Err(EnvError::State(format!(
+                "state reaches market row {}, past this market's span end {}",
+                a.last_t, self.last_row
+            )));
+        }
+        self.accounts = s.accounts;
+        self.shares = s.shares;
+        self.scale = s.scale;
+        self.rngs = s.rngs;
+        self.adversary = s.adversary;
+        self.is_reset = true;
+        Ok(())
+    }
+}
+
+/// Configuration of a [`SingleAssetEnv`].
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SingleAssetConfig {
+    /// The common trading settings.
+    #[serde(flatten)]
+    pub trading: TradingConfig,
+    /// Discrete position levels or a continuous target weight.
+    pub actions: PositionActions,
+}
+
+/// Configuration of a [`PortfolioEnv`].
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortfolioConfig {
+    /// The common trading settings.
+    #[serde(flatten)]
+    pub trading: TradingConfig,
+    /// Continuous target weights or discrete regimes.
+    pub actions: PortfolioActions,
+}
+
+macro_rules! delegate_env {
+    ($ty:ident) => {
+        impl std::ops::Deref for $ty {
+            type Target = TradingEnv;
+            fn deref(&self) -> &TradingEnv {
+                &self.0
+            }
+        }
+
+        impl std::ops::DerefMut for $ty {
+            fn deref_mut(&mut self) -> &mut TradingEnv {
+                &mut self.0
+            }
+        }
+
+        impl VecEnv for $ty {
+            fn num_envs(&self) -> usize {
+                self.0.num_envs()
+            }
+            fn observation_space(&self) -> &Space {
+                self.0.observation_space()
+            }
+            fn action_space(&self) -> &Space {
+                self.0.action_space()
+            }
+            fn has_action_masks(&self) -> bool {
+                self.0.has_action_masks()
+            }
+            fn reset(&mut self, seed: Option<u64>, batch: &mut StepBatch) {
+                self.0.reset(seed, batch)
+            }
+            fn step(
+                &mut self,
+                actions: Actions<'_>,
+                batch: &mut StepBatch,
+            ) -> Result<(), EnvError> {
+                self.0.step(actions, batch)
+            }
+            fn name(&self) -> &str {
+                self.0.name()
+            }
+            fn save_state(&self) -> Option<String> {
+                self.0.save_state()
+            }
+            fn load_state(&mut self, state: &str) -> Result<(), EnvError> {
+                self.0.load_state(state)
+            }
+        }
+    };
+}
+
+/// Trading one asset: discrete target positions (short/flat/long or `k` levels) or a
+/// continuous target weight. See [`TradingEnv`] for the timeline, costs and observation.
+///
+/// ```
+/// use std::sync::Arc;
+/// use quantrl_core::{Actions, StepBatch, VecEnv};
+/// use quantrl_envs::trading::{Market, SingleAssetConfig, SingleAssetEnv, TradingConfig};
+///
+/// let close: Vec<f64> = (0..100).map(|t| 100.0 + t as f64).collect();
+/// let market = Arc::new(Market::from_close(1, close)?);
+/// let config = SingleAssetConfig {
+///     trading: TradingConfig { num_envs: 2, window: 1, ..Default::default() },
+///     ..Default::default()
+/// };
+/// let mut env = SingleAssetEnv::new(market, config)?;
+/// let mut batch = StepBatch::for_env(&env);
+/// env.reset(Some(0), &mut batch);
+/// // Env 0 goes long (buying at the next close, so the first step pays only costs), env 1
+/// // stays flat.
+/// env.step(Actions::Discrete(&[2, 1]), &mut batch)?;
+/// assert!(batch.rewards[0] < 0.0 && env.info(0).costs.total() > 0.0);
+/// env.step(Actions::Discrete(&[2, 1]), &mut batch)?;
+/// assert!(batch.rewards[0] > 0.0, "a rising market pays the long position");
+/// assert_eq!(batch.rewards[1], 0.0);
+/// # Ok::<(), quantrl_core::EnvError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SingleAssetEnv(TradingEnv);
+
+impl SingleAssetEnv {
+    /// Build `config.trading.num_envs` environments on `market` (which must hold exactly one
+    /// asset).
+    pub fn new(market: Arc<Market>, config: SingleAssetConfig) -> Result<Self, EnvError> {
+        if market.n_assets() != 1 {
+            return Err(ConfigError::Inconsistent(format!(
+                "a single-asset environment needs a market of one asset, got {}",
+                market.n_assets()
+            ))
+            .into());
+        }
+        let map = ActionMap::from_position(&config.actions)?;
+        Ok(Self(TradingEnv::build(
+            market,
+            config.trading,
+            map,
+            "SingleAsset-v0",
+        )?))
+    }
+}
+
+delegate_env!(SingleAssetEnv);
+
+/// Trading `N` assets plus cash: continuous target weights (softmax or simplex projection,
+/// with leverage and concentration caps) or a discrete set of portfolio regimes. See
+/// [`TradingEnv`] for the timeline, costs and observation.
+#[derive(Debug, Clone)]
+pub struct PortfolioEnv(TradingEnv);
+
+impl PortfolioEnv {
+    /// Build `config.trading.num_envs` environments on `market`.
+    pub fn new(market: Arc<Market>, config: PortfolioConfig) -> Result<Self, EnvError> {
+        let map = ActionMap::from_portfolio(&config.actions, market.n_assets())?;
+        Ok(Self(TradingEnv::build(
+            market,
+            config.trading,
+            map,
+            "Portfolio-v0",
+        )?))
+    }
+}
+
+delegate_env!(PortfolioEnv);
+
+#[cfg(test)]
+mod tests {
+    use super::ln_ratio;
+
+    #[test]
+    fn ln_ratio_matches_libm() {
+        let mut worst = 0.0f64;
+        for k in 0..200_001 {
+            let x = 0.5 + k as f64 * 1e-5;
+            let (a, b) = (ln_ratio(x), x.ln());
+            worst = worst.max((a - b).abs() / b.abs().max(1e-300));
+            assert!((a - b).abs() <= 4.0 * f64::EPSILON * b.abs().max(f64::MIN_POSITIVE));
+        }
+        assert!(worst < 1e-15, "{worst}");
+        assert_eq!(ln_ratio(1.0), 0.0);
+        assert_eq!(ln_ratio(1e-9), 1e-9f64.ln());
+    }
+}
