@@ -236,25 +236,49 @@ const NO_LEVEL: u32 = u32::MAX;
 
 /// `ln(x)` for the ratio of consecutive NAVs: near 1 (the usual case) by the series
 /// `ln x = 2 atanh(u) = 2 (u + u^3/3 + u^5/5 + ...)`, `u = (x - 1) / (x + 1)`, which for
-/// `|u| < 0.05` (x within about 10% of 1) reaches double precision in eight terms and costs a
-/// third of libm's `ln`; elsewhere libm.
+/// `|u| < 0.05` (x within about 10% of 1) reaches double precision in eight terms; elsewhere
+/// libm. Branch-free on the common path so that [`ln_ratio_batch`] vectorizes.
 #[inline]
-fn ln_ratio(x: f64) -> f64 {
+fn ln_ratio_series(x: f64) -> f64 {
     let u = (x - 1.0) / (x + 1.0);
-    if u.abs() < 0.05 {
-        let u2 = u * u;
-        let p = 1.0 / 15.0;
-        let p = 1.0 / 13.0 + u2 * p;
-        let p = 1.0 / 11.0 + u2 * p;
-        let p = 1.0 / 9.0 + u2 * p;
-        let p = 1.0 / 7.0 + u2 * p;
-        let p = 1.0 / 5.0 + u2 * p;
-        let p = 1.0 / 3.0 + u2 * p;
-        let p = 1.0 + u2 * p;
-        2.0 * u * p
-    } else {
-        x.ln()
+    let u2 = u * u;
+    let p = 1.0 / 15.0;
+    let p = 1.0 / 13.0 + u2 * p;
+    let p = 1.0 / 11.0 + u2 * p;
+    let p = 1.0 / 9.0 + u2 * p;
+    let p = 1.0 / 7.0 + u2 * p;
+    let p = 1.0 / 5.0 + u2 * p;
+    let p = 1.0 / 3.0 + u2 * p;
+    let p = 1.0 + u2 * p;
+    2.0 * u * p
+}
+
+/// Where [`ln_ratio_series`] is exact to double precision: `|x - 1| / (x + 1) < 0.05`.
+#[inline]
+fn series_ok(x: f64) -> bool {
+    (x - 1.0).abs() < 0.05 * (x + 1.0)
+}
+
+/// `out[i] = ln(x[i])`: the series for every element in one vectorizable pass, then libm for
+/// the few outside its range. The logarithm is the longest dependency chain of a trading
+/// step; taken for all environments at once it costs a few nanoseconds each.
+fn ln_ratio_batch(x: &[f64], out: &mut [f64]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = ln_ratio_series(v);
     }
+    for (o, &v) in out.iter_mut().zip(x) {
+        if !series_ok(v) {
+            *o = v.ln();
+        }
+    }
+}
+
+/// Scalar form of [`ln_ratio_batch`] for tests.
+#[cfg(test)]
+fn ln_ratio(x: f64) -> f64 {
+    let mut out = [0.0];
+    ln_ratio_batch(&[x], &mut out);
+    out[0]
 }
 
 /// Per-environment account and episode state.
@@ -331,6 +355,8 @@ pub struct TradingEnv {
     current: Vec<f64>,
     scratch: Vec<f64>,
     exec_price: Vec<f64>,
+    ratio: Vec<f64>,
+    log_ret: Vec<f64>,
     is_reset: bool,
 }
 
@@ -445,6 +471,8 @@ impl TradingEnv {
             current: vec![0.0; n],
             scratch: vec![0.0; n + 1],
             exec_price: vec![0.0; n],
+            ratio: vec![1.0; e],
+            log_ret: vec![0.0; e],
             is_reset: false,
             market,
             config,
@@ -708,7 +736,10 @@ impl TradingEnv {
 
     /// One step of environment `i`. `trade` says whether `self.target` holds a target to
     /// trade to; returns `(reward, terminated, truncated)`.
-    fn advance(&mut self, market: &Market, i: usize, trade: bool) -> (f32, bool, bool) {
+    /// First half of a step of environment `i`: trade, pay costs, mark the book. Returns
+    /// the NAV ratio `max(NAV, floor) / NAV_prev` whose logarithm [`Self::finish`] needs
+    /// (the logarithms of all environments are taken together, vectorized, in between).
+    fn advance(&mut self, market: &Market, i: usize, trade: bool) -> f64 {
         let n = self.n_assets;
         let c = self.config.costs;
         let adv = self.adversary[i];
@@ -783,18 +814,47 @@ impl TradingEnv {
             gross += v.abs();
         }
         let floor = 1e-9 * self.config.initial_nav;
-        let log_ret = ln_ratio(nav.max(floor) / nav_prev);
+        let inv_nav = 1.0 / nav.max(floor);
+        self.info[i] = StepInfo {
+            t: tn,
+            nav,
+            cash: acc.cash,
+            traded_notional: traded,
+            turnover: if nav_exec > 0.0 {
+                traded / nav_exec
+            } else {
+                0.0
+            },
+            costs,
+            gross_exposure: gross * inv_nav,
+            drawdown: 0.0,
+            reward: 0.0,
+        };
+        for a in 0..n {
+            self.info_weights[i * n + a] = shares[a] * close_n[a] * scale[a] * inv_nav;
+        }
+        acc.nav = nav;
+        acc.t = tn;
+        acc.steps += 1;
+        self.accounts[i] = acc;
+        nav.max(floor) / nav_prev
+    }
+
+    /// Second half of a step of environment `i`, given `log_ret = ln(ratio)`: drawdown,
+    /// volatility estimate, reward, termination. Returns `(reward, terminated, truncated)`.
+    fn finish(&mut self, i: usize, ratio: f64, log_ret: f64) -> (f32, bool, bool) {
+        let mut acc = self.accounts[i];
+        let nav = acc.nav;
         acc.log_nav += log_ret;
         let dd_prev = acc.drawdown;
         acc.peak = acc.peak.max(nav);
         let dd = (1.0 - nav / acc.peak).clamp(0.0, 1.0);
         acc.drawdown = dd;
-        let inv_nav = 1.0 / nav.max(floor);
         acc.ew_var += self.vol_alpha * (log_ret * log_ret - acc.ew_var);
         let mut reward = match self.config.reward.kind {
             RewardKind::LogReturn => log_ret,
             RewardKind::DifferentialSharpe { eta } => {
-                let r = nav / nav_prev - 1.0;
+                let r = ratio - 1.0;
                 let (a0, b0) = (acc.dsr_a, acc.dsr_b);
                 let (da, db) = (r - a0, r * r - b0);
                 let var = b0 - a0 * a0;
@@ -809,29 +869,11 @@ impl TradingEnv {
             }
         };
         reward -= self.config.reward.drawdown_penalty * (dd - dd_prev).max(0.0);
-        acc.nav = nav;
-        acc.t = tn;
-        acc.steps += 1;
         let terminated = nav <= self.config.ruin_nav_fraction * self.config.initial_nav;
-        let truncated = !terminated && tn >= acc.last_t;
-        self.info[i] = StepInfo {
-            t: tn,
-            nav,
-            cash: acc.cash,
-            traded_notional: traded,
-            turnover: if nav_exec > 0.0 {
-                traded / nav_exec
-            } else {
-                0.0
-            },
-            costs,
-            gross_exposure: gross * inv_nav,
-            drawdown: dd,
-            reward,
-        };
-        for a in 0..n {
-            self.info_weights[i * n + a] = shares[a] * close_n[a] * scale[a] * inv_nav;
-        }
+        let truncated = !terminated && acc.t >= acc.last_t;
+        let info = &mut self.info[i];
+        info.drawdown = dd;
+        info.reward = reward;
         self.accounts[i] = acc;
         (reward as f32, terminated, truncated)
     }
@@ -974,7 +1016,11 @@ impl VecEnv for TradingEnv {
                     true
                 }
             };
-            let (reward, terminated, truncated) = self.advance(&market, i, trade);
+            self.ratio[i] = self.advance(&market, i, trade);
+        }
+        ln_ratio_batch(&self.ratio, &mut self.log_ret);
+        for i in 0..self.config.num_envs {
+            let (reward, terminated, truncated) = self.finish(i, self.ratio[i], self.log_ret[i]);
             batch.rewards[i] = reward;
             batch.terminated[i] = terminated;
             batch.truncated[i] = truncated;
