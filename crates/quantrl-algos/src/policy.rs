@@ -62,6 +62,7 @@ pub fn tensor_to_host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
 /// Run `episodes` episodes with the greedy (`deterministic`) or sampled policy and report the
 /// returns. Episodes are spread over the environments as SB3's `evaluate_policy` does (env
 /// `i` runs `(episodes + i) / n_envs` of them), so short episodes are not over-counted.
+/// Action masks the environment provides are honoured: a masked action is never chosen.
 pub fn evaluate<B: Backend, E: VecEnv + ?Sized>(
     model: &ActorCritic<B>,
     env: &mut E,
@@ -90,7 +91,10 @@ pub fn evaluate<B: Backend, E: VecEnv + ?Sized>(
     let (mut actions, mut logp) = (vec![0u32; n], vec![0f32; n]);
     while counts.iter().zip(&targets).any(|(c, t)| c < t) {
         let out = model.forward(host_to_tensor::<B>(&batch.obs, n, obs_dim, device));
-        let logits = tensor_to_host(out.logits);
+        let mut logits = tensor_to_host(out.logits);
+        if let Some(masks) = &batch.action_masks {
+            crate::apply_mask(&mut logits, masks);
+        }
         select_actions(
             &logits,
             n_actions,

@@ -24,9 +24,11 @@
 
 mod cartpole;
 mod check;
+mod identity;
 mod registry;
 pub mod trading;
 
 pub use cartpole::{CartPole, CartPoleConfig, CartPolePhysics};
 pub use check::{CheckReport, EnvCheckError, check_vec_env};
+pub use identity::{MaskedIdentity, MaskedIdentityConfig};
 pub use registry::{ENV_NAMES, make_env};

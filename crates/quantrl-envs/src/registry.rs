@@ -2,10 +2,10 @@
 
 use quantrl_core::{EnvError, VecEnv};
 
-use crate::{CartPole, CartPoleConfig};
+use crate::{CartPole, CartPoleConfig, MaskedIdentity, MaskedIdentityConfig};
 
 /// Names [`make_env`] knows.
-pub const ENV_NAMES: &[&str] = &["cartpole", "cartpole-novel"];
+pub const ENV_NAMES: &[&str] = &["cartpole", "cartpole-novel", "invalid-action-discrete"];
 
 /// Build `num_envs` environments of the named kind, seeded with `seed`.
 ///
@@ -29,6 +29,12 @@ pub fn make_env(name: &str, num_envs: usize) -> Result<Box<dyn VecEnv + Send>, E
                 hide_velocity: true,
                 ..Default::default()
             })))
+        }
+        "invalid-action-discrete" | "invalidactionenvdiscrete" => {
+            Ok(Box::new(MaskedIdentity::new(MaskedIdentityConfig {
+                num_envs,
+                ..Default::default()
+            })?))
         }
         _ => Err(EnvError::UnknownEnv {
             name: name.to_string(),
