@@ -20,9 +20,13 @@
 
 pub mod activation;
 mod actor_critic;
+pub mod encoder;
 pub mod init;
 mod mlp;
+pub mod rnn;
 
 pub use activation::Activation;
 pub use actor_critic::{ActorCritic, ActorCriticConfig, ActorCriticOutput};
+pub use encoder::{EncoderState, SequenceEncoder};
 pub use mlp::{Mlp, ParallelMlp, linear_orthogonal};
+pub use rnn::{Gru, Lstm, PytorchRnnWeights, RnnConfig};
