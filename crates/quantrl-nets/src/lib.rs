@@ -21,6 +21,8 @@
 pub mod activation;
 mod actor_critic;
 pub mod encoder;
+pub mod gtrxl;
+pub mod heads;
 pub mod init;
 mod mlp;
 pub mod rnn;
@@ -28,5 +30,9 @@ pub mod rnn;
 pub use activation::Activation;
 pub use actor_critic::{ActorCritic, ActorCriticConfig, ActorCriticOutput};
 pub use encoder::{EncoderState, SequenceEncoder};
-pub use mlp::{Mlp, ParallelMlp, linear_orthogonal};
+pub use gtrxl::{GruGate, Gtrxl, GtrxlConfig};
+pub use heads::{
+    CategoricalHead, DiagGaussian, DiagGaussianHead, MASKED_LOGIT, ValueHead, mask_logits,
+};
+pub use mlp::{Mlp, ParallelMlp, linear_from_pytorch, linear_orthogonal, linear_uniform};
 pub use rnn::{Gru, Lstm, PytorchRnnWeights, RnnConfig};
