@@ -20,19 +20,28 @@
 
 pub mod activation;
 mod actor_critic;
+pub mod clstm;
 pub mod encoder;
 pub mod gtrxl;
 pub mod heads;
 pub mod init;
 mod mlp;
+mod recurrent_ac;
 pub mod rnn;
+pub mod transformer;
 
 pub use activation::Activation;
 pub use actor_critic::{ActorCritic, ActorCriticConfig, ActorCriticOutput};
+pub use clstm::{Clstm, ClstmConfig};
 pub use encoder::{EncoderState, SequenceEncoder};
 pub use gtrxl::{GruGate, Gtrxl, GtrxlConfig};
 pub use heads::{
     CategoricalHead, DiagGaussian, DiagGaussianHead, MASKED_LOGIT, ValueHead, mask_logits,
 };
 pub use mlp::{Mlp, ParallelMlp, linear_from_pytorch, linear_orthogonal, linear_uniform};
+pub use recurrent_ac::{
+    Encoder, EncoderConfig, EncoderKind, MlpEncoder, RecurrentActorCritic,
+    RecurrentActorCriticConfig, RecurrentSeqOutput, RecurrentStepOutput,
+};
 pub use rnn::{Gru, Lstm, PytorchRnnWeights, RnnConfig};
+pub use transformer::{Pooling, TransformerEncoder, TransformerEncoderConfig};
