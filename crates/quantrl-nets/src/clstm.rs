@@ -53,7 +53,7 @@ impl ClstmConfig {
                 return Err(ConfigError::out_of_range(field, v, ">= 1"));
             }
         }
-        if self.kernel_size % 2 == 0 {
+        if self.kernel_size.is_multiple_of(2) {
             return Err(ConfigError::out_of_range(
                 "kernel_size",
                 self.kernel_size,
@@ -136,7 +136,7 @@ impl<B: Backend> Clstm<B> {
                 h = h * k3.clone();
                 c = c * k3;
             }
-            let pre = gx.clone().slice([t..t + 1]).reshape([b, g4, w])
+            let pre = gx.clone().narrow(0, t, 1).reshape([b, g4, w])
                 + conv1d(h, self.w_h.val(), None, self.options());
             let i_f = sigmoid(pre.clone().slice([0..b, 0..2 * hc, 0..w]));
             let g = tanh(pre.clone().slice([0..b, 2 * hc..3 * hc, 0..w]));

@@ -91,7 +91,7 @@ impl GtrxlConfig {
                 return Err(ConfigError::out_of_range(field, v, ">= 1"));
             }
         }
-        if self.embedding_dim % 2 != 0 {
+        if !self.embedding_dim.is_multiple_of(2) {
             return Err(ConfigError::out_of_range(
                 "embedding_dim",
                 self.embedding_dim,

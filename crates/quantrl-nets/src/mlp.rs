@@ -69,7 +69,7 @@ pub fn linear_from_pytorch<B: Backend>(
     device: &B::Device,
 ) -> Linear<B> {
     assert!(
-        d_out > 0 && weight.len() % d_out == 0,
+        d_out > 0 && weight.len().is_multiple_of(d_out),
         "weight of {} values is not [{d_out}, _]",
         weight.len()
     );

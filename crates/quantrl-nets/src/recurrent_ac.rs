@@ -79,7 +79,7 @@ impl EncoderConfig {
             }
         }
         if matches!(self.kind, EncoderKind::Clstm | EncoderKind::Transformer)
-            && obs_dim % self.window != 0
+            && !obs_dim.is_multiple_of(self.window)
         {
             return Err(ConfigError::Inconsistent(format!(
                 "obs_dim = {obs_dim} is not a multiple of encoder.window = {}",

@@ -187,7 +187,7 @@ impl<B: Backend> RnnLayer<B> {
     ) -> (Self, usize, usize) {
         let g = w.bias_ih.len();
         assert!(
-            g % gates == 0 && g > 0,
+            g.is_multiple_of(gates) && g > 0,
             "bias length {g} is not a multiple of {gates}"
         );
         let h = g / gates;
@@ -324,12 +324,12 @@ impl<B: Backend> Rnn<B> {
             for (f, s) in finals.iter_mut().zip(last) {
                 f.push(s);
             }
-            input = Tensor::stack(outs, 0);
+            input = stack(outs, 0);
         }
         let state = EncoderState::new(
             finals
                 .into_iter()
-                .map(|per_layer| Tensor::stack(per_layer, 1))
+                .map(|per_layer| stack(per_layer, 1))
                 .collect(),
         );
         (input, state)
@@ -342,8 +342,9 @@ impl<B: Backend> Rnn<B> {
         episode_start: Tensor<B, 1>,
     ) -> (Tensor<B, 2>, EncoderState<B>) {
         let [b, f] = obs.dims();
-        let state = state.reset(episode_start);
-        let (out, state) = self.run(obs.reshape([1, b, f]), &state, &[None]);
+        // One host read decides whether any row resets (a multiplication otherwise).
+        let keep = keep_masks(&episode_start.reshape([b, 1]));
+        let (out, state) = self.run(obs.reshape([1, b, f]), &state, &keep);
         (out.reshape([b, self.d_hidden]), state)
     }
 
@@ -356,6 +357,19 @@ impl<B: Backend> Rnn<B> {
         let keep = keep_masks(&episode_starts);
         let (out, state) = self.run(obs.swap_dims(0, 1), &state0, &keep);
         (out.swap_dims(0, 1), state)
+    }
+}
+
+/// `Tensor::stack`, with a reshape instead of a copy for a single tensor (every inference
+/// step, and single-layer states).
+fn stack<B: Backend>(mut items: Vec<Tensor<B, 2>>, dim: usize) -> Tensor<B, 3> {
+    if items.len() == 1 {
+        let t = items.pop().expect("one tensor");
+        let [a, b] = t.dims();
+        let shape = if dim == 0 { [1, a, b] } else { [a, 1, b] };
+        t.reshape(shape)
+    } else {
+        Tensor::stack(items, dim)
     }
 }
 
@@ -376,7 +390,7 @@ fn gru_steps<B: Backend>(
         if let Some(k) = &keep[t] {
             h = h * k.clone();
         }
-        let gi_t = gi.clone().slice([t..t + 1]).reshape([b, 3 * hd]);
+        let gi_t = gi.clone().narrow(0, t, 1).reshape([b, 3 * hd]);
         let gh = h.clone().matmul(w_hh.clone()) + b_hh.clone();
         let rz =
             sigmoid(gi_t.clone().slice([0..b, 0..2 * hd]) + gh.clone().slice([0..b, 0..2 * hd]));
@@ -409,7 +423,7 @@ fn lstm_steps<B: Backend>(
             h = h * k.clone();
             c = c * k.clone();
         }
-        let pre = gi.clone().slice([t..t + 1]).reshape([b, 4 * hd]) + h.matmul(w_hh.clone());
+        let pre = gi.clone().narrow(0, t, 1).reshape([b, 4 * hd]) + h.matmul(w_hh.clone());
         let i_f = sigmoid(pre.clone().slice([0..b, 0..2 * hd]));
         let g = tanh(pre.clone().slice([0..b, 2 * hd..3 * hd]));
         let o = sigmoid(pre.slice([0..b, 3 * hd..4 * hd]));

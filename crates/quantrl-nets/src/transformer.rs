@@ -76,13 +76,13 @@ impl TransformerEncoderConfig {
                 return Err(ConfigError::out_of_range(field, v, ">= 1"));
             }
         }
-        if self.d_model % self.heads != 0 {
+        if !self.d_model.is_multiple_of(self.heads) {
             return Err(ConfigError::Inconsistent(format!(
                 "d_model = {} is not a multiple of heads = {}",
                 self.d_model, self.heads
             )));
         }
-        if self.d_model % 2 != 0 {
+        if !self.d_model.is_multiple_of(2) {
             return Err(ConfigError::out_of_range(
                 "d_model",
                 self.d_model,
