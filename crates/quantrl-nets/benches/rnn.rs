@@ -8,7 +8,8 @@
 //!   our GRU and LSTM and of Burn's own `burn::nn::Gru` doing the same.
 //! - `step_*_b8`: one inference step at batch 8 (no autodiff).
 //! - `gru_policy_*`: a GRU policy (64 inputs, 256 hidden, 16 logits through a linear head), one
-//!   decision at batch 1 (latency) and at batch 256 (throughput), no autodiff.
+//!   decision at batch 1 (latency) and at batch 256 (throughput), no autodiff; through Burn
+//!   (`decision_b*`) and through host snapshots of the same weights (`host_decision_b*`).
 
 use std::hint::black_box;
 
@@ -18,7 +19,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::{Distribution, Tensor, backend::Backend};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use quantrl_nets::{EncoderState, Gru, RnnConfig, SequenceEncoder};
+use quantrl_nets::{EncoderState, Gru, HostGru, HostLinear, RnnConfig, SequenceEncoder};
 
 type I = NdArray<f32>;
 type A = Autodiff<I>;
@@ -130,6 +131,25 @@ fn policy(c: &mut Criterion) {
                 let (logits, s) = net.decide(x.clone(), state.take().unwrap(), starts.clone());
                 state = Some(s);
                 black_box(logits.into_data())
+            })
+        });
+    }
+    // The same policy as host snapshots (weights copied once to plain slices).
+    let (hg, hl) = (
+        HostGru::from_gru(&net.gru),
+        HostLinear::from_linear(&net.head),
+    );
+    for batch in [1usize, 256] {
+        let obs: Vec<f32> = (0..batch * 64).map(|i| (i as f32 * 0.37).sin()).collect();
+        let starts = vec![false; batch];
+        let mut state = hg.initial_state(batch);
+        let (mut h, mut logits) = (vec![0f32; batch * 256], vec![0f32; batch * 16]);
+        group.throughput(Throughput::Elements(batch as u64));
+        group.bench_function(format!("host_decision_b{batch}"), |b| {
+            b.iter(|| {
+                hg.step(black_box(&obs), &mut state, &starts, &mut h);
+                hl.forward(&h, &mut logits);
+                black_box(logits[0])
             })
         });
     }

@@ -53,6 +53,7 @@ pub mod clstm;
 pub mod encoder;
 pub mod gtrxl;
 pub mod heads;
+pub mod host;
 pub mod init;
 mod mlp;
 mod recurrent_ac;
@@ -67,6 +68,7 @@ pub use gtrxl::{GruGate, Gtrxl, GtrxlConfig};
 pub use heads::{
     CategoricalHead, DiagGaussian, DiagGaussianHead, MASKED_LOGIT, ValueHead, mask_logits,
 };
+pub use host::{HostGru, HostLinear};
 pub use mlp::{Mlp, ParallelMlp, linear_from_pytorch, linear_orthogonal, linear_uniform};
 pub use recurrent_ac::{
     Encoder, EncoderConfig, EncoderKind, MlpEncoder, RecurrentActorCritic,
