@@ -1,8 +1,18 @@
 //! # quantrl-nets
 //!
-//! Neural networks on Burn, generic over the backend: [`Mlp`], the batched dual trunk
-//! [`ParallelMlp`], the MLP [`ActorCritic`] (categorical policy head and value head,
-//! orthogonal initialization as SB3 and CleanRL do) and fast [activations](activation).
+//! Neural networks on Burn, generic over the backend:
+//!
+//! - MLPs: [`Mlp`], the batched dual trunk [`ParallelMlp`], the MLP [`ActorCritic`]
+//!   (categorical policy head and value head, orthogonal initialization as SB3 and CleanRL do)
+//!   and fast [activations](activation).
+//! - Sequence encoders behind one trait, [`SequenceEncoder`], with an explicit, batch-first
+//!   [`EncoderState`]: [`Gru`] and [`Lstm`] (PyTorch conventions), the convolutional LSTM
+//!   [`Clstm`], the gated transformer-XL [`Gtrxl`] (Parisotto et al. 2020), the window
+//!   [`TransformerEncoder`] and the stateless [`MlpEncoder`]; [`Encoder`] picks one at run time
+//!   from an [`EncoderKind`]. `step` serves rollouts, `forward_seq` trains over whole sequences
+//!   with resets at episode starts inside them, and both agree.
+//! - Heads ([`heads`]): masked categorical, diagonal Gaussian, value; and the composition
+//!   [`RecurrentActorCritic`] (shared or separate policy and value encoders).
 //!
 //! ```
 //! use burn::backend::NdArray;
@@ -17,12 +27,52 @@
 //! let out = net.forward(Tensor::zeros([8, 4], &device));
 //! assert_eq!(out.logits.dims(), [8, 2]);
 //! ```
+//!
+//! A GRU over a batch of sequences, with an episode starting at step 2 of the first sequence:
+//!
+//! ```
+//! use burn::backend::NdArray;
+//! use burn::tensor::{Tensor, TensorData};
+//! use quantrl_nets::{RnnConfig, SequenceEncoder};
+//!
+//! let device = Default::default();
+//! let gru = RnnConfig::new(3, 16).init_gru::<NdArray>(&device);
+//! let obs = Tensor::<NdArray, 3>::ones([2, 4, 3], &device);
+//! let starts = Tensor::from_data(
+//!     TensorData::new(vec![0f32, 0., 1., 0., 0., 0., 0., 0.], [2, 4]),
+//!     &device,
+//! );
+//! let (out, state) = gru.forward_seq(obs, gru.initial_state(2, &device), starts);
+//! assert_eq!(out.dims(), [2, 4, 16]);
+//! assert_eq!(state.tensors[0].dims(), [2, 1, 16]);
+//! ```
 
 pub mod activation;
 mod actor_critic;
+pub mod clstm;
+pub mod encoder;
+pub mod gtrxl;
+pub mod heads;
+pub mod host;
 pub mod init;
 mod mlp;
+mod recurrent_ac;
+pub mod rnn;
+pub mod transformer;
 
 pub use activation::Activation;
 pub use actor_critic::{ActorCritic, ActorCriticConfig, ActorCriticOutput};
-pub use mlp::{Mlp, ParallelMlp, linear_orthogonal};
+pub use clstm::{Clstm, ClstmConfig};
+pub use encoder::{EncoderState, SequenceEncoder};
+pub use gtrxl::{GruGate, Gtrxl, GtrxlConfig};
+pub use heads::{
+    CategoricalHead, DiagGaussian, DiagGaussianHead, MASKED_LOGIT, ValueHead, mask_logits,
+};
+pub use host::{HostGru, HostLinear};
+pub use mlp::{Mlp, ParallelMlp, linear_from_pytorch, linear_orthogonal, linear_uniform};
+pub use recurrent_ac::{
+    Encoder, EncoderConfig, EncoderKind, MlpEncoder, RecurrentActorCritic,
+    RecurrentActorCriticConfig, RecurrentSeqOutput, RecurrentStepOutput,
+};
+pub use rnn::{Gru, Lstm, PytorchRnnWeights, RnnConfig};
+pub use transformer::{Pooling, TransformerEncoder, TransformerEncoderConfig};

@@ -35,6 +35,75 @@ pub fn linear_orthogonal<B: Backend>(
     lin
 }
 
+/// A linear layer with PyTorch's default initialization (weights and bias uniform in
+/// `±1/sqrt(d_in)`), drawn from `rng` on the host.
+pub fn linear_uniform<B: Backend>(
+    d_in: usize,
+    d_out: usize,
+    bias: bool,
+    rng: &mut Rng,
+    device: &B::Device,
+) -> Linear<B> {
+    let k = 1.0 / (d_in as f64).sqrt();
+    let w: Vec<f32> = (0..d_in * d_out)
+        .map(|_| rng.uniform_range(-k, k) as f32)
+        .collect();
+    let b: Option<Vec<f32>> = bias.then(|| {
+        (0..d_out)
+            .map(|_| rng.uniform_range(-k, k) as f32)
+            .collect()
+    });
+    linear_from_data(
+        TensorData::new(w, [d_in, d_out]),
+        b.map(|b| TensorData::new(b, [d_out])),
+        device,
+    )
+}
+
+/// A linear layer from PyTorch weights: `weight` is `[d_out, d_in]` row-major (PyTorch's
+/// layout, transposed here into Burn's `[d_in, d_out]`), `bias` is `[d_out]`.
+pub fn linear_from_pytorch<B: Backend>(
+    weight: &[f64],
+    d_out: usize,
+    bias: Option<&[f64]>,
+    device: &B::Device,
+) -> Linear<B> {
+    assert!(
+        d_out > 0 && weight.len().is_multiple_of(d_out),
+        "weight of {} values is not [{d_out}, _]",
+        weight.len()
+    );
+    let d_in = weight.len() / d_out;
+    let mut wt = vec![0f64; weight.len()];
+    for o in 0..d_out {
+        for i in 0..d_in {
+            wt[i * d_out + o] = weight[o * d_in + i];
+        }
+    }
+    if let Some(b) = bias {
+        assert_eq!(b.len(), d_out, "bias length");
+    }
+    linear_from_data(
+        TensorData::new(wt, [d_in, d_out]),
+        bias.map(|b| TensorData::new(b.to_vec(), [d_out])),
+        device,
+    )
+}
+
+fn linear_from_data<B: Backend>(
+    weight: TensorData,
+    bias: Option<TensorData>,
+    device: &B::Device,
+) -> Linear<B> {
+    let [d_in, d_out] = [weight.shape[0], weight.shape[1]];
+    let mut lin = LinearConfig::new(d_in, d_out)
+        .with_bias(bias.is_some())
+        .init::<B>(device);
+    lin.weight = Param::from_tensor(Tensor::from_data(weight, device));
+    lin.bias = bias.map(|b| Param::from_tensor(Tensor::from_data(b, device)));
+    lin
+}
+
 /// Hidden layers of linear + activation; the last layer has an activation too (a trunk).
 #[derive(Module, Debug)]
 pub struct Mlp<B: Backend> {

@@ -1,0 +1,257 @@
+//! Host-side inference for single decisions: a [`HostGru`] and a [`HostLinear`] copied out of
+//! their Burn modules into plain `f32` slices, stepped by hand-written loops.
+//!
+//! At batch 1 a GRU step through Burn is about twenty tensor operations, each with its own
+//! dispatch and allocation; on a CPU that overhead dwarfs the arithmetic. These snapshots do the
+//! same computation (same weights, PyTorch's GRU conventions, resets before the step) with no
+//! allocation but a few scratch vectors, for live trading loops and latency-bound rollouts.
+//! Weights are copied once: take a new snapshot after each update.
+
+use burn::nn::Linear;
+use burn::tensor::{Tensor, backend::Backend};
+
+use crate::rnn::Gru;
+
+/// Dot product with eight independent accumulators (vectorizes without fast-math).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Row-major `[d_out][d_in]` copy of a Burn `[d_in, d_out]` weight.
+fn transposed<B: Backend>(w: Tensor<B, 2>) -> (Vec<f32>, usize, usize) {
+    let [d_in, d_out] = w.dims();
+    let v: Vec<f32> = w
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("float weights");
+    let mut t = vec![0f32; v.len()];
+    for i in 0..d_in {
+        for o in 0..d_out {
+            t[o * d_in + i] = v[i * d_out + o];
+        }
+    }
+    (t, d_in, d_out)
+}
+
+fn host_vec<B: Backend>(t: Tensor<B, 1>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec()
+        .expect("float values")
+}
+
+/// A linear layer on the host (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct HostLinear {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    d_in: usize,
+    d_out: usize,
+}
+
+impl HostLinear {
+    /// A snapshot of `linear`.
+    pub fn from_linear<B: Backend>(linear: &Linear<B>) -> Self {
+        let (weight, d_in, d_out) = transposed(linear.weight.val());
+        let bias = linear
+            .bias
+            .as_ref()
+            .map_or_else(|| vec![0.0; d_out], |b| host_vec(b.val()));
+        Self {
+            weight,
+            bias,
+            d_in,
+            d_out,
+        }
+    }
+
+    /// `out = x W + b` for `batch` rows: `x` is `[batch, d_in]`, `out` `[batch, d_out]`.
+    pub fn forward(&self, x: &[f32], out: &mut [f32]) {
+        let batch = x.len() / self.d_in;
+        assert_eq!(
+            x.len(),
+            batch * self.d_in,
+            "input is not [batch, {}]",
+            self.d_in
+        );
+        assert_eq!(
+            out.len(),
+            batch * self.d_out,
+            "output is not [batch, {}]",
+            self.d_out
+        );
+        for (xr, or) in x
+            .chunks_exact(self.d_in)
+            .zip(out.chunks_exact_mut(self.d_out))
+        {
+            for (o, v) in or.iter_mut().enumerate() {
+                *v = self.bias[o] + dot(&self.weight[o * self.d_in..(o + 1) * self.d_in], xr);
+            }
+        }
+    }
+}
+
+/// One GRU layer on the host.
+#[derive(Debug, Clone)]
+struct HostGruLayer {
+    w_ih: Vec<f32>,
+    w_hh: Vec<f32>,
+    b_ih: Vec<f32>,
+    b_hh: Vec<f32>,
+    d_in: usize,
+}
+
+/// A GRU on the host (see the [module docs](self)). Its state is a `[batch, layers, hidden]`
+/// row-major slice, the layout of the [`Gru`]'s [`EncoderState`](crate::EncoderState).
+#[derive(Debug, Clone)]
+pub struct HostGru {
+    layers: Vec<HostGruLayer>,
+    d_hidden: usize,
+}
+
+impl HostGru {
+    /// A snapshot of `gru`.
+    pub fn from_gru<B: Backend>(gru: &Gru<B>) -> Self {
+        let layers: Vec<HostGruLayer> = gru
+            .layers()
+            .iter()
+            .map(|l| {
+                let (w_ih, d_in, _) = transposed(l.w_ih.val());
+                let (w_hh, _, _) = transposed(l.w_hh.val());
+                HostGruLayer {
+                    w_ih,
+                    w_hh,
+                    b_ih: host_vec(l.b_ih.val()),
+                    b_hh: host_vec(l.b_hh.val()),
+                    d_in,
+                }
+            })
+            .collect();
+        let d_hidden = layers[0].b_ih.len() / 3;
+        Self { layers, d_hidden }
+    }
+
+    /// Width of the hidden state and of the output.
+    pub fn d_hidden(&self) -> usize {
+        self.d_hidden
+    }
+
+    /// The initial (zero) state for `batch` environments.
+    pub fn initial_state(&self, batch: usize) -> Vec<f32> {
+        vec![0.0; batch * self.layers.len() * self.d_hidden]
+    }
+
+    /// One step for `batch` rows: reset the rows whose `episode_start` is true, then advance.
+    /// `obs` is `[batch, input]`, `state` `[batch, layers, hidden]` (updated in place), `out`
+    /// `[batch, hidden]` (the last layer's new hidden state).
+    pub fn step(&self, obs: &[f32], state: &mut [f32], episode_start: &[bool], out: &mut [f32]) {
+        let (h, nl) = (self.d_hidden, self.layers.len());
+        let batch = episode_start.len();
+        let d0 = self.layers[0].d_in;
+        assert_eq!(obs.len(), batch * d0, "obs is not [batch, {d0}]");
+        assert_eq!(
+            state.len(),
+            batch * nl * h,
+            "state is not [batch, layers, hidden]"
+        );
+        assert_eq!(out.len(), batch * h, "out is not [batch, hidden]");
+        let (mut gi, mut gh) = (vec![0f32; 3 * h], vec![0f32; 3 * h]);
+        let mut input = vec![0f32; d0.max(h)];
+        for b in 0..batch {
+            let s = &mut state[b * nl * h..(b + 1) * nl * h];
+            if episode_start[b] {
+                s.fill(0.0);
+            }
+            input[..d0].copy_from_slice(&obs[b * d0..(b + 1) * d0]);
+            for (l, layer) in self.layers.iter().enumerate() {
+                let hs = &mut s[l * h..(l + 1) * h];
+                let x = &input[..layer.d_in];
+                for g in 0..3 * h {
+                    gi[g] =
+                        layer.b_ih[g] + dot(&layer.w_ih[g * layer.d_in..(g + 1) * layer.d_in], x);
+                    gh[g] = layer.b_hh[g] + dot(&layer.w_hh[g * h..(g + 1) * h], hs);
+                }
+                for k in 0..h {
+                    let r = sigmoid(gi[k] + gh[k]);
+                    let z = sigmoid(gi[h + k] + gh[h + k]);
+                    let n = (gi[2 * h + k] + r * gh[2 * h + k]).tanh();
+                    hs[k] = n + z * (hs[k] - n);
+                }
+                input[..h].copy_from_slice(hs);
+            }
+            out[b * h..(b + 1) * h].copy_from_slice(&input[..h]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EncoderState, RnnConfig, SequenceEncoder};
+    use burn::backend::NdArray;
+    use burn::nn::LinearConfig;
+    use burn::tensor::TensorData;
+
+    type B = NdArray<f32>;
+
+    #[test]
+    fn host_gru_and_linear_match_burn_with_resets() {
+        let dev = Default::default();
+        let gru = RnnConfig::new(5, 12)
+            .with_num_layers(2)
+            .with_seed(3)
+            .init_gru::<B>(&dev);
+        let head = LinearConfig::new(12, 4).init::<B>(&dev);
+        let (hg, hl) = (HostGru::from_gru(&gru), HostLinear::from_linear(&head));
+        let batch = 3;
+        let mut state = hg.initial_state(batch);
+        let mut burn_state: EncoderState<B> = gru.initial_state(batch, &dev);
+        for t in 0..6 {
+            let obs: Vec<f32> = (0..batch * 5)
+                .map(|i| ((i + 7 * t) as f32 * 0.41).sin())
+                .collect();
+            let starts: Vec<bool> = (0..batch).map(|b| (b + t) % 4 == 0 && t > 0).collect();
+            let mut out = vec![0f32; batch * 12];
+            hg.step(&obs, &mut state, &starts, &mut out);
+            let mut logits = vec![0f32; batch * 4];
+            hl.forward(&out, &mut logits);
+            let s: Vec<f32> = starts.iter().map(|&b| b as u8 as f32).collect();
+            let (o, next) = gru.step(
+                Tensor::from_data(TensorData::new(obs, [batch, 5]), &dev),
+                burn_state,
+                Tensor::from_data(TensorData::new(s, [batch]), &dev),
+            );
+            let want_logits: Vec<f32> = head.forward(o.clone()).into_data().to_vec().unwrap();
+            let want_out: Vec<f32> = o.into_data().to_vec().unwrap();
+            let want_state: Vec<f32> = next.tensors[0].to_data().to_vec().unwrap();
+            for (got, want) in [
+                (&out, &want_out),
+                (&logits, &want_logits),
+                (&state, &want_state),
+            ] {
+                for (a, b) in got.iter().zip(want.iter()) {
+                    assert!((a - b).abs() < 1e-5, "step {t}: {a} vs {b}");
+                }
+            }
+            burn_state = next;
+        }
+    }
+}

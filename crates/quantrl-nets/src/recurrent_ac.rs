@@ -1,0 +1,455 @@
+//! A recurrent actor-critic: any [`SequenceEncoder`] (chosen by [`EncoderKind`]), a categorical
+//! policy head and a value head, over one shared encoder or separate policy and value encoders.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, backend::Backend};
+use quantrl_core::{ConfigError, Rng, derive_seed};
+use serde::{Deserialize, Serialize};
+
+use crate::clstm::{Clstm, ClstmConfig};
+use crate::encoder::{EncoderState, SequenceEncoder};
+use crate::gtrxl::{Gtrxl, GtrxlConfig};
+use crate::heads::{CategoricalHead, ValueHead};
+use crate::rnn::{Gru, Lstm, RnnConfig};
+use crate::transformer::{TransformerEncoder, TransformerEncoderConfig};
+use crate::{Activation, Mlp};
+
+/// Which encoder an [`EncoderConfig`] builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EncoderKind {
+    /// A stateless MLP trunk ([`MlpEncoder`]).
+    Mlp,
+    /// A GRU ([`Gru`]).
+    Gru,
+    /// An LSTM ([`Lstm`]).
+    Lstm,
+    /// A convolutional LSTM over the feature window ([`Clstm`]).
+    Clstm,
+    /// A gated transformer-XL ([`Gtrxl`]).
+    Gtrxl,
+    /// A transformer over the observation window ([`TransformerEncoder`]).
+    Transformer,
+}
+
+/// Configuration of an [`Encoder`]; each kind reads the fields it needs.
+#[derive(Config, Debug)]
+pub struct EncoderConfig {
+    /// The encoder.
+    pub kind: EncoderKind,
+    /// Width: MLP layer width, RNN hidden size, CLSTM hidden channels, GTrXL embedding width,
+    /// transformer `d_model`.
+    #[config(default = 64)]
+    pub hidden: usize,
+    /// Layers (MLP, RNN, GTrXL, transformer; the CLSTM has one).
+    #[config(default = 1)]
+    pub num_layers: usize,
+    /// Window length of a window-major observation (CLSTM, transformer): the observation is
+    /// `window` positions of `obs_dim / window` features.
+    #[config(default = 1)]
+    pub window: usize,
+    /// Attention heads (GTrXL, transformer).
+    #[config(default = 2)]
+    pub heads: usize,
+    /// Memory length (GTrXL).
+    #[config(default = 16)]
+    pub memory_len: usize,
+    /// Convolution kernel (CLSTM).
+    #[config(default = 3)]
+    pub kernel_size: usize,
+    /// MLP activation (MLP encoder).
+    #[config(default = "Activation::Tanh")]
+    pub activation: Activation,
+}
+
+impl EncoderConfig {
+    /// Check the fields the kind uses against an observation width.
+    pub fn validate(&self, obs_dim: usize) -> Result<(), ConfigError> {
+        if obs_dim == 0 {
+            return Err(ConfigError::out_of_range("obs_dim", obs_dim, ">= 1"));
+        }
+        for (field, v) in [
+            ("encoder.hidden", self.hidden),
+            ("encoder.num_layers", self.num_layers),
+            ("encoder.window", self.window),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::out_of_range(field, v, ">= 1"));
+            }
+        }
+        if matches!(self.kind, EncoderKind::Clstm | EncoderKind::Transformer)
+            && !obs_dim.is_multiple_of(self.window)
+        {
+            return Err(ConfigError::Inconsistent(format!(
+                "obs_dim = {obs_dim} is not a multiple of encoder.window = {}",
+                self.window
+            )));
+        }
+        match self.kind {
+            EncoderKind::Clstm => self.clstm(obs_dim, 0).validate(),
+            EncoderKind::Gtrxl => self.gtrxl(obs_dim, 0).validate(),
+            EncoderKind::Transformer => self.transformer(obs_dim, 0).validate(),
+            EncoderKind::Mlp | EncoderKind::Gru | EncoderKind::Lstm => Ok(()),
+        }
+    }
+
+    fn clstm(&self, obs_dim: usize, seed: u64) -> ClstmConfig {
+        ClstmConfig::new(self.window, obs_dim / self.window)
+            .with_hidden_channels(self.hidden)
+            .with_kernel_size(self.kernel_size)
+            .with_seed(seed)
+    }
+
+    fn gtrxl(&self, obs_dim: usize, seed: u64) -> GtrxlConfig {
+        GtrxlConfig::new(obs_dim)
+            .with_embedding_dim(self.hidden)
+            .with_head_num(self.heads)
+            .with_head_dim((self.hidden / self.heads.max(1)).max(1))
+            .with_layer_num(self.num_layers)
+            .with_memory_len(self.memory_len)
+            .with_seed(seed)
+    }
+
+    fn transformer(&self, obs_dim: usize, seed: u64) -> TransformerEncoderConfig {
+        TransformerEncoderConfig::new(self.window, obs_dim / self.window)
+            .with_d_model(self.hidden)
+            .with_heads(self.heads)
+            .with_num_layers(self.num_layers)
+            .with_d_ff(2 * self.hidden)
+            .with_seed(seed)
+    }
+
+    /// Build the encoder for observations of width `obs_dim`, weights drawn from `seed`.
+    ///
+    /// # Panics
+    /// When the config is invalid (see [`validate`](Self::validate)).
+    pub fn init<B: Backend>(&self, obs_dim: usize, seed: u64, device: &Device<B>) -> Encoder<B> {
+        if let Err(e) = self.validate(obs_dim) {
+            panic!("invalid EncoderConfig: {e}");
+        }
+        let rnn = || {
+            RnnConfig::new(obs_dim, self.hidden)
+                .with_num_layers(self.num_layers)
+                .with_seed(seed)
+        };
+        match self.kind {
+            EncoderKind::Mlp => {
+                let mut rng = Rng::seed_from_u64(seed);
+                let widths = vec![self.hidden; self.num_layers];
+                Encoder::Mlp(MlpEncoder {
+                    mlp: Mlp::new(
+                        obs_dim,
+                        &widths,
+                        self.activation,
+                        Some(self.activation.hidden_gain()),
+                        &mut rng,
+                        device,
+                    ),
+                    d_in: obs_dim,
+                    d_out: self.hidden,
+                })
+            }
+            EncoderKind::Gru => Encoder::Gru(rnn().init_gru(device)),
+            EncoderKind::Lstm => Encoder::Lstm(rnn().init_lstm(device)),
+            EncoderKind::Clstm => Encoder::Clstm(self.clstm(obs_dim, seed).init(device)),
+            EncoderKind::Gtrxl => Encoder::Gtrxl(self.gtrxl(obs_dim, seed).init(device)),
+            EncoderKind::Transformer => {
+                Encoder::Transformer(self.transformer(obs_dim, seed).init(device))
+            }
+        }
+    }
+}
+
+/// A stateless MLP as a [`SequenceEncoder`] (each step encoded on its own).
+#[derive(Module, Debug)]
+pub struct MlpEncoder<B: Backend> {
+    mlp: Mlp<B>,
+    d_in: usize,
+    d_out: usize,
+}
+
+impl<B: Backend> SequenceEncoder<B> for MlpEncoder<B> {
+    fn output_dim(&self) -> usize {
+        self.d_out
+    }
+
+    fn input_dim(&self) -> usize {
+        self.d_in
+    }
+
+    fn initial_state(&self, _batch: usize, _device: &Device<B>) -> EncoderState<B> {
+        EncoderState::empty()
+    }
+
+    fn step(
+        &self,
+        obs: Tensor<B, 2>,
+        state: EncoderState<B>,
+        _episode_start: Tensor<B, 1>,
+    ) -> (Tensor<B, 2>, EncoderState<B>) {
+        (self.mlp.forward(obs), state)
+    }
+
+    fn forward_seq(
+        &self,
+        obs: Tensor<B, 3>,
+        state0: EncoderState<B>,
+        _episode_starts: Tensor<B, 2>,
+    ) -> (Tensor<B, 3>, EncoderState<B>) {
+        let [b, t, f] = obs.dims();
+        let out = self.mlp.forward(obs.reshape([b * t, f]));
+        (out.reshape([b, t, self.d_out]), state0)
+    }
+}
+
+/// Any of the encoders, chosen at run time by [`EncoderKind`].
+#[derive(Module, Debug)]
+pub enum Encoder<B: Backend> {
+    /// [`MlpEncoder`].
+    Mlp(MlpEncoder<B>),
+    /// [`Gru`].
+    Gru(Gru<B>),
+    /// [`Lstm`].
+    Lstm(Lstm<B>),
+    /// [`Clstm`].
+    Clstm(Clstm<B>),
+    /// [`Gtrxl`].
+    Gtrxl(Gtrxl<B>),
+    /// [`TransformerEncoder`].
+    Transformer(TransformerEncoder<B>),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $e:ident => $body:expr) => {
+        match $self {
+            Encoder::Mlp($e) => $body,
+            Encoder::Gru($e) => $body,
+            Encoder::Lstm($e) => $body,
+            Encoder::Clstm($e) => $body,
+            Encoder::Gtrxl($e) => $body,
+            Encoder::Transformer($e) => $body,
+        }
+    };
+}
+
+impl<B: Backend> SequenceEncoder<B> for Encoder<B> {
+    fn output_dim(&self) -> usize {
+        dispatch!(self, e => e.output_dim())
+    }
+
+    fn input_dim(&self) -> usize {
+        dispatch!(self, e => e.input_dim())
+    }
+
+    fn initial_state(&self, batch: usize, device: &Device<B>) -> EncoderState<B> {
+        dispatch!(self, e => e.initial_state(batch, device))
+    }
+
+    fn step(
+        &self,
+        obs: Tensor<B, 2>,
+        state: EncoderState<B>,
+        episode_start: Tensor<B, 1>,
+    ) -> (Tensor<B, 2>, EncoderState<B>) {
+        dispatch!(self, e => e.step(obs, state, episode_start))
+    }
+
+    fn forward_seq(
+        &self,
+        obs: Tensor<B, 3>,
+        state0: EncoderState<B>,
+        episode_starts: Tensor<B, 2>,
+    ) -> (Tensor<B, 3>, EncoderState<B>) {
+        dispatch!(self, e => e.forward_seq(obs, state0, episode_starts))
+    }
+}
+
+/// Configuration of a [`RecurrentActorCritic`].
+#[derive(Config, Debug)]
+pub struct RecurrentActorCriticConfig {
+    /// Width of one flat observation.
+    pub obs_dim: usize,
+    /// Number of discrete actions.
+    pub n_actions: usize,
+    /// The encoder (policy and value use the same configuration).
+    pub encoder: EncoderConfig,
+    /// One encoder shared by policy and value (`true`), or one each (`false`, sb3-contrib's
+    /// default for recurrent policies: `shared_lstm = False`, `enable_critic_lstm = True`).
+    #[config(default = false)]
+    pub shared_encoder: bool,
+    /// Seed of the initial weights (heads: orthogonal, gain 0.01 for the policy and 1 for the
+    /// value, as SB3).
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl RecurrentActorCriticConfig {
+    /// Check the sizes and the encoder configuration.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.n_actions == 0 {
+            return Err(ConfigError::out_of_range(
+                "n_actions",
+                self.n_actions,
+                ">= 1",
+            ));
+        }
+        self.encoder.validate(self.obs_dim)
+    }
+
+    /// Build the network on `device`.
+    ///
+    /// # Panics
+    /// When the config is invalid (see [`validate`](Self::validate)).
+    pub fn init<B: Backend>(&self, device: &Device<B>) -> RecurrentActorCritic<B> {
+        if let Err(e) = self.validate() {
+            panic!("invalid RecurrentActorCriticConfig: {e}");
+        }
+        let policy_encoder = self
+            .encoder
+            .init(self.obs_dim, derive_seed(self.seed, 0), device);
+        let value_encoder = (!self.shared_encoder).then(|| {
+            self.encoder
+                .init(self.obs_dim, derive_seed(self.seed, 1), device)
+        });
+        let d = policy_encoder.output_dim();
+        let mut rng = Rng::seed_from_u64(derive_seed(self.seed, 2));
+        let policy_head = CategoricalHead::new(d, self.n_actions, 0.01, &mut rng, device);
+        let value_head = ValueHead::new(d, 1.0, &mut rng, device);
+        let n_policy_state = policy_encoder.initial_state(1, device).tensors.len();
+        RecurrentActorCritic {
+            policy_encoder,
+            value_encoder,
+            policy_head,
+            value_head,
+            n_policy_state,
+        }
+    }
+}
+
+/// What one step of a [`RecurrentActorCritic`] gives.
+#[derive(Debug, Clone)]
+pub struct RecurrentStepOutput<B: Backend> {
+    /// Action logits, `[batch, n_actions]`.
+    pub logits: Tensor<B, 2>,
+    /// State values, `[batch]`.
+    pub values: Tensor<B, 1>,
+    /// The state after the step.
+    pub state: EncoderState<B>,
+}
+
+/// What a sequence pass of a [`RecurrentActorCritic`] gives.
+#[derive(Debug, Clone)]
+pub struct RecurrentSeqOutput<B: Backend> {
+    /// Action logits, `[batch, time, n_actions]`.
+    pub logits: Tensor<B, 3>,
+    /// State values, `[batch, time]`.
+    pub values: Tensor<B, 2>,
+    /// The state after the last step.
+    pub state: EncoderState<B>,
+}
+
+/// A recurrent actor-critic for discrete actions: encoder(s), a categorical policy head and a
+/// value head. Its state is the policy encoder's tensors followed by the value encoder's (one
+/// [`EncoderState`], batch first, so a rollout stores and slices it like any other).
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn::tensor::Tensor;
+/// use quantrl_nets::{EncoderConfig, EncoderKind, RecurrentActorCriticConfig};
+///
+/// let device = Default::default();
+/// let net = RecurrentActorCriticConfig::new(4, 2, EncoderConfig::new(EncoderKind::Gru))
+///     .init::<NdArray>(&device);
+/// let state = net.initial_state(3, &device);
+/// let out = net.step(Tensor::zeros([3, 4], &device), state, Tensor::ones([3], &device));
+/// assert_eq!(out.logits.dims(), [3, 2]);
+/// assert_eq!(out.values.dims(), [3]);
+/// ```
+#[derive(Module, Debug)]
+pub struct RecurrentActorCritic<B: Backend> {
+    policy_encoder: Encoder<B>,
+    value_encoder: Option<Encoder<B>>,
+    policy_head: CategoricalHead<B>,
+    value_head: ValueHead<B>,
+    n_policy_state: usize,
+}
+
+impl<B: Backend> RecurrentActorCritic<B> {
+    /// The initial (zero) state for `batch` environments.
+    pub fn initial_state(&self, batch: usize, device: &Device<B>) -> EncoderState<B> {
+        let s = self.policy_encoder.initial_state(batch, device);
+        match &self.value_encoder {
+            Some(v) => s.join(v.initial_state(batch, device)),
+            None => s,
+        }
+    }
+
+    /// Number of actions.
+    pub fn n_actions(&self) -> usize {
+        self.policy_head.n_actions()
+    }
+
+    /// One step (rollouts): reset where `episode_start` is 1, then logits and values.
+    ///
+    /// # Shapes
+    /// - `obs`: `[batch, obs_dim]`, `episode_start`: `[batch]`
+    /// - output: logits `[batch, n_actions]`, values `[batch]`
+    pub fn step(
+        &self,
+        obs: Tensor<B, 2>,
+        state: EncoderState<B>,
+        episode_start: Tensor<B, 1>,
+    ) -> RecurrentStepOutput<B> {
+        let (ps, vs) = state.split_at(self.n_policy_state);
+        let (hp, ps) = self
+            .policy_encoder
+            .step(obs.clone(), ps, episode_start.clone());
+        let (hv, state) = match &self.value_encoder {
+            Some(enc) => {
+                let (hv, vs) = enc.step(obs, vs, episode_start);
+                (hv, ps.join(vs))
+            }
+            None => (hp.clone(), ps),
+        };
+        RecurrentStepOutput {
+            logits: self.policy_head.forward(hp),
+            values: self.value_head.forward(hv),
+            state,
+        }
+    }
+
+    /// A whole sequence (training), resetting inside it where `episode_starts` is 1.
+    ///
+    /// # Shapes
+    /// - `obs`: `[batch, time, obs_dim]`, `episode_starts`: `[batch, time]`
+    /// - output: logits `[batch, time, n_actions]`, values `[batch, time]`
+    pub fn forward_seq(
+        &self,
+        obs: Tensor<B, 3>,
+        state0: EncoderState<B>,
+        episode_starts: Tensor<B, 2>,
+    ) -> RecurrentSeqOutput<B> {
+        let [b, t, _] = obs.dims();
+        let (ps, vs) = state0.split_at(self.n_policy_state);
+        let (hp, ps) = self
+            .policy_encoder
+            .forward_seq(obs.clone(), ps, episode_starts.clone());
+        let (hv, state) = match &self.value_encoder {
+            Some(enc) => {
+                let (hv, vs) = enc.forward_seq(obs, vs, episode_starts);
+                (hv, ps.join(vs))
+            }
+            None => (hp.clone(), ps),
+        };
+        let d = hp.dims()[2];
+        RecurrentSeqOutput {
+            logits: self.policy_head.forward(hp),
+            values: self
+                .value_head
+                .forward(hv.reshape([b * t, d]))
+                .reshape([b, t]),
+            state,
+        }
+    }
+}
