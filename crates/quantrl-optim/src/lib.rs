@@ -3,7 +3,9 @@
 //! Optimizers for quantrl on Burn, knowing nothing of reinforcement learning: Burn's AdamW
 //! configured as PPO implementations use it ([`AdamWSettings`]), [parameter
 //! groups](GroupedOptimizer) with their own learning-rate multipliers, and global
-//! gradient-norm clipping ([`clip_grad_norm`]). UPGD and AdaUPGD will live here too.
+//! gradient-norm clipping ([`clip_grad_norm`]), and UPGD / AdaUPGD ([`Upgd`], Elsayed & Mahmood
+//! 2024) with a two-pass module-level step for the global maximum utility, pluggable noise
+//! ([`NoiseSource`]), parameter groups and utility statistics.
 //!
 //! ```
 //! use burn::backend::{Autodiff, NdArray};
@@ -27,9 +29,16 @@
 
 mod clip;
 mod groups;
+pub mod noise;
+pub mod upgd;
 
 pub use clip::{clip_grad_norm, grad_norm};
 pub use groups::{GroupedOptimizer, ParamGroup};
+pub use noise::{BackendNoise, NoiseSource, ReplayNoise, RngNoise};
+pub use upgd::{
+    AdamMoments, Perturbation, Upgd, UpgdParamState, UpgdSettings, UtilityOrder, UtilityScope,
+    UtilityStats,
+};
 
 use burn::module::AutodiffModule;
 use burn::optim::{AdamW, AdamWConfig, adaptor::OptimizerAdaptor};
