@@ -26,6 +26,29 @@
 //! assert!(norm > 0.0);
 //! model = optim.step(1e-3, model, grads);
 //! ```
+//!
+//! AdaUPGD (the paper's PPO optimizer) with device-side noise, and its utility statistics:
+//!
+//! ```
+//! use burn::backend::{Autodiff, NdArray};
+//! use burn::nn::{Linear, LinearConfig};
+//! use burn::optim::{GradientsParams, Optimizer};
+//! use burn::tensor::Tensor;
+//! use quantrl_optim::{BackendNoise, UpgdSettings};
+//!
+//! type B = Autodiff<NdArray>;
+//! let device = Default::default();
+//! let mut model: Linear<B> = LinearConfig::new(3, 2).init(&device);
+//! let settings = UpgdSettings::adaupgd();
+//! settings.validate().unwrap();
+//! let mut optim = settings.init::<B, _>(BackendNoise);
+//! let loss = model.forward(Tensor::<B, 2>::ones([4, 3], &device)).sum();
+//! let grads = GradientsParams::from_grads(loss.backward(), &model);
+//! model = optim.step(3e-4, model, grads);
+//! let stats = optim.utility_stats().unwrap();
+//! assert_eq!(stats.n_elements, 3 * 2 + 2);
+//! assert!((0.0..=1.0).contains(&stats.fraction_protected));
+//! ```
 
 mod clip;
 mod groups;

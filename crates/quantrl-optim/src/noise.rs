@@ -9,7 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use burn::module::ParamId;
-use burn::tensor::{Device, Distribution, Tensor, TensorData, backend::Backend};
+use burn::tensor::{Device, Distribution, ElementConversion, Tensor, TensorData, backend::Backend};
 use quantrl_core::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -38,8 +38,9 @@ impl<B: Backend> NoiseSource<B> for BackendNoise {
     }
 }
 
-/// Draws on the host from a serializable `quantrl_core::Rng` (Box-Muller), then uploads:
-/// the same numbers on every backend, and a checkpoint can save the generator.
+/// Draws on the host from a serializable `quantrl_core::Rng` (Box-Muller, both values of each
+/// pair), then uploads: the same numbers on every backend (up to the float type), a checkpoint
+/// can save the generator, and on the CPU it is the fastest source.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RngNoise {
     /// The generator.
@@ -56,13 +57,20 @@ impl RngNoise {
 }
 
 impl<B: Backend> NoiseSource<B> for RngNoise {
+    /// Box-Muller with both values of each pair used (`r cos θ`, `r sin θ`), written straight
+    /// in the backend's float type: about half the cost of one draw per pair.
     fn standard_normal(&mut self, _: ParamId, shape: &[usize], device: &Device<B>) -> Tensor<B, 1> {
         let n = shape.iter().product::<usize>();
-        let draws: Vec<f64> = (0..n).map(|_| self.rng.normal()).collect();
-        Tensor::from_data(
-            TensorData::new(draws, [n]).convert::<B::FloatElem>(),
-            device,
-        )
+        let mut draws: Vec<B::FloatElem> = Vec::with_capacity(n + 1);
+        while draws.len() < n {
+            // 1 - u is in (0, 1], so the log is finite.
+            let r = (-2.0 * (1.0 - self.rng.uniform()).ln()).sqrt();
+            let (sin, cos) = (std::f64::consts::TAU * self.rng.uniform()).sin_cos();
+            draws.push((r * cos).elem());
+            draws.push((r * sin).elem());
+        }
+        draws.truncate(n);
+        Tensor::from_data(TensorData::new(draws, [n]), device)
     }
 }
 

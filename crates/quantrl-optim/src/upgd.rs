@@ -30,8 +30,10 @@
 //! explicitly two-pass at the module level:
 //!
 //! 1. a visit of the module updates the utility trace of every parameter that has a gradient
-//!    and reduces the global maximum (kept on the device: no host read);
-//! 2. a map of the module updates every parameter with that maximum.
+//!    and takes each trace's maximum; the maxima are reduced to the global maximum, read from
+//!    the device once per step (one number, as `clip_grad_norm` does);
+//! 2. a map of the module updates every parameter with that maximum: the scaling is then one
+//!    scalar multiplication per parameter, `û / max = u · (1 / ((1 - β_u^t) max))`.
 //!
 //! **Guard.** The maximum is clamped below at `1e-30` (representable in float32). When no
 //! weight has a positive utility (maximum `<= 0`), the reference would divide by zero (NaN) or by
@@ -281,7 +283,7 @@ pub struct Upgd<B: AutodiffBackend, N> {
     noise: N,
     states: HashMap<ParamId, UpgdParamState<B::InnerBackend>>,
     lr_multipliers: HashMap<ParamId, f64>,
-    last_global_max: Option<Tensor<B::InnerBackend, 1>>,
+    last_global_max: Option<f64>,
 }
 
 impl<B: AutodiffBackend, N> Upgd<B, N> {
@@ -312,11 +314,9 @@ impl<B: AutodiffBackend, N> Upgd<B, N> {
     }
 
     /// The global maximum utility of the last step, before the guard's clamp (global scope
-    /// only; reads one number from the device).
+    /// only).
     pub fn last_global_max(&self) -> Option<f64> {
         self.last_global_max
-            .clone()
-            .map(|t| t.into_scalar().elem::<f64>())
     }
 
     /// Utility statistics over every element of every parameter, for logging. Reads all
@@ -407,7 +407,8 @@ struct UtilityPass<'a, B: AutodiffBackend> {
     grads: &'a GradientsParams,
     states: &'a HashMap<ParamId, UpgdParamState<B::InnerBackend>>,
     pending: HashMap<ParamId, Pending<B::InnerBackend>>,
-    global_max: Option<Tensor<B::InnerBackend, 1>>,
+    /// Each parameter's maximum utility, `[1]` each (global scope).
+    maxima: Vec<Tensor<B::InnerBackend, 1>>,
 }
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for UtilityPass<'_, B> {
@@ -432,11 +433,7 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for UtilityPass<'_, B> {
             _ => fresh,
         };
         if self.settings.scope == UtilityScope::Global {
-            let m = utility.clone().max();
-            self.global_max = Some(match self.global_max.take() {
-                Some(g) => g.max_pair(m),
-                None => m,
-            });
+            self.maxima.push(utility.clone().max());
         }
         self.pending.insert(param.id, Pending { grad, utility });
     }
@@ -450,8 +447,8 @@ struct UpdatePass<'a, B: AutodiffBackend, N> {
     lr_multipliers: &'a HashMap<ParamId, f64>,
     states: &'a mut HashMap<ParamId, UpgdParamState<B::InnerBackend>>,
     pending: HashMap<ParamId, Pending<B::InnerBackend>>,
-    /// `1 / max(global max, 1e-30)`, `[1]`.
-    inv_global_max: Option<Tensor<B::InnerBackend, 1>>,
+    /// `max(global max, 1e-30)` (global scope).
+    global_max: Option<f64>,
 }
 
 impl<B: AutodiffBackend, N: NoiseSource<B::InnerBackend>> ModuleMapper<B> for UpdatePass<'_, B, N> {
@@ -472,8 +469,8 @@ impl<B: AutodiffBackend, N: NoiseSource<B::InnerBackend>> ModuleMapper<B> for Up
         let bias_correction = 1.0 - st.beta_utility.powi(step as i32);
 
         // 1 - s = 1 - sigmoid(x) = 1 / (1 + exp(x)): one exp, no sigmoid kernel.
-        let scaled = match &self.inv_global_max {
-            Some(inv) => utility.clone().div_scalar(bias_correction) * inv.clone(),
+        let scaled = match self.global_max {
+            Some(max) => utility.clone().mul_scalar(1.0 / (bias_correction * max)),
             None => {
                 let rows = utility
                     .clone()
@@ -567,25 +564,24 @@ where
 
     /// The two-pass step (see the [module docs](self)).
     fn step(&mut self, lr: LearningRate, module: M, grads: GradientsParams) -> M {
+        // Pass 1: every utility trace, and the global maximum read once from the device.
         let mut pass = UtilityPass::<B> {
             settings: &self.settings,
             grads: &grads,
             states: &self.states,
             pending: HashMap::new(),
-            global_max: None,
+            maxima: Vec::new(),
         };
         module.visit(&mut pass);
         let UtilityPass {
-            pending,
-            global_max,
-            ..
+            pending, maxima, ..
         } = pass;
-        let inv_global_max = global_max
-            .as_ref()
-            .map(|m| m.clone().clamp_min(MIN_GLOBAL_MAX_UTILITY).recip());
-        if self.settings.scope == UtilityScope::Global {
-            self.last_global_max = global_max;
-        }
+        let global_max = (!maxima.is_empty()).then(|| {
+            let max: f64 = Tensor::cat(maxima, 0).max().into_scalar().elem();
+            self.last_global_max = Some(max);
+            max.max(MIN_GLOBAL_MAX_UTILITY)
+        });
+        // Pass 2: every parameter, with that maximum.
         module.map(&mut UpdatePass::<B, N> {
             settings: &self.settings,
             noise: &mut self.noise,
@@ -593,7 +589,7 @@ where
             lr_multipliers: &self.lr_multipliers,
             states: &mut self.states,
             pending,
-            inv_global_max,
+            global_max,
         })
     }
 
