@@ -5,6 +5,7 @@
 //!
 //! `cargo bench -p quantrl-optim --bench optimizer_step`
 
+use std::cell::RefCell;
 use std::hint::black_box;
 
 use burn::backend::{Autodiff, NdArray};
@@ -12,7 +13,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::{Distribution, Tensor, backend::Backend};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use quantrl_optim::{AdamWSettings, BackendNoise, RngNoise, UpgdSettings};
 
 type B = Autodiff<NdArray<f32>>;
@@ -76,6 +77,26 @@ fn bench_step<O: Optimizer<ActorCritic<B>, B>>(c: &mut Criterion, name: &str, mu
     black_box(model);
 }
 
+/// The optimizer step alone: forward and backward run in criterion's untimed setup.
+fn bench_step_only<O: Optimizer<ActorCritic<B>, B>>(c: &mut Criterion, name: &str, mut optim: O) {
+    let device = Default::default();
+    let model = RefCell::new(Some(ActorCritic::<B>::new(&device)));
+    let x = Tensor::<B, 2>::random([BATCH, OBS], Distribution::Normal(0.0, 1.0), &device);
+    c.bench_function(&format!("step_only/{name}"), |b| {
+        b.iter_batched(
+            || {
+                let m = model.borrow_mut().take().unwrap();
+                let grads = GradientsParams::from_grads(m.loss(x.clone()).backward(), &m);
+                (m, grads)
+            },
+            |(m, grads)| {
+                *model.borrow_mut() = Some(optim.step(1e-4, m, grads));
+            },
+            BatchSize::PerIteration,
+        )
+    });
+}
+
 fn fwd_bwd_only(c: &mut Criterion) {
     let device = Default::default();
     let model = ActorCritic::<B>::new(&device);
@@ -112,6 +133,28 @@ fn steps(c: &mut Criterion) {
         ..UpgdSettings::adaupgd()
     };
     bench_step(c, "adaupgd_local", local.init::<B, _>(rng()));
+
+    bench_step_only(
+        c,
+        "adamw",
+        AdamWSettings::default().init::<B, ActorCritic<B>>(),
+    );
+    bench_step_only(
+        c,
+        "upgd",
+        UpgdSettings::first_order_global().init::<B, _>(rng()),
+    );
+    bench_step_only(c, "adaupgd", UpgdSettings::adaupgd().init::<B, _>(rng()));
+    bench_step_only(
+        c,
+        "adaupgd_backend_noise",
+        UpgdSettings::adaupgd().init::<B, _>(BackendNoise),
+    );
+    let sigma0 = UpgdSettings {
+        sigma: 0.0,
+        ..UpgdSettings::adaupgd()
+    };
+    bench_step_only(c, "adaupgd_sigma0", sigma0.init::<B, _>(rng()));
 }
 
 criterion_group!(benches, steps);

@@ -57,7 +57,7 @@ pub mod upgd;
 
 pub use clip::{clip_grad_norm, grad_norm};
 pub use groups::{GroupedOptimizer, ParamGroup};
-pub use noise::{BackendNoise, NoiseSource, ReplayNoise, RngNoise};
+pub use noise::{BackendNoise, NoiseSource, ReplayNoise, RngNoise, Ziggurat};
 pub use upgd::{
     AdamMoments, Perturbation, Upgd, UpgdParamState, UpgdSettings, UtilityOrder, UtilityScope,
     UtilityStats,

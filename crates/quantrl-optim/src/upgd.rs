@@ -482,13 +482,12 @@ impl<B: AutodiffBackend, N: NoiseSource<B::InnerBackend>> ModuleMapper<B> for Up
         };
         let one_minus_s = scaled.exp().add_scalar(1.0).recip();
 
-        let noise = (st.sigma > 0.0).then(|| {
-            self.noise
-                .standard_normal(id, &dims, &device)
-                .mul_scalar(st.sigma)
-        });
-        let (base, first_moment, second_moment) = match &st.adaptive {
-            None => (grad, None, None),
+        // Plain UPGD: d = (g + σ n)(1 - s) (or g + σ n (1 - s)), step c lr d.
+        // AdaUPGD: m̂ / (√v̂ + ε) = k q with q = m / (√v + ε √bc2) and k = √bc2 / bc1, so
+        // d = k (q + (σ / k) n)(1 - s): the bias corrections fold into the step's scalar and
+        // the noise's scale, two tensor operations fewer per parameter.
+        let (base, noise_std, scale, first_moment, second_moment) = match &st.adaptive {
+            None => (grad, st.sigma, 1.0, None, None),
             Some(a) => {
                 let (m_old, v_old) = old
                     .map(|s| (s.first_moment, s.second_moment))
@@ -502,11 +501,14 @@ impl<B: AutodiffBackend, N: NoiseSource<B::InnerBackend>> ModuleMapper<B> for Up
                     Some(v) => v.mul_scalar(a.beta2) + g2,
                     None => g2,
                 };
-                let m_hat = m.clone().div_scalar(1.0 - a.beta1.powi(step as i32));
-                let v_hat = v.clone().div_scalar(1.0 - a.beta2.powi(step as i32));
-                (m_hat / v_hat.sqrt().add_scalar(a.eps), Some(m), Some(v))
+                let bc1 = 1.0 - a.beta1.powi(step as i32);
+                let sqrt_bc2 = (1.0 - a.beta2.powi(step as i32)).sqrt();
+                let q = m.clone() / v.clone().sqrt().add_scalar(a.eps * sqrt_bc2);
+                let k = sqrt_bc2 / bc1;
+                (q, st.sigma / k, k, Some(m), Some(v))
             }
         };
+        let noise = (st.sigma > 0.0).then(|| self.noise.normal(id, &dims, noise_std, &device));
         let direction = match (st.perturbation, noise) {
             (Perturbation::Protected, Some(noise)) => (base + noise) * one_minus_s,
             (Perturbation::Protected, None) => base * one_minus_s,
@@ -519,7 +521,7 @@ impl<B: AutodiffBackend, N: NoiseSource<B::InnerBackend>> ModuleMapper<B> for Up
         } else {
             value.reshape([n])
         };
-        let updated = decayed - direction.mul_scalar(st.step_size_factor * lr);
+        let updated = decayed - direction.mul_scalar(st.step_size_factor * lr * scale);
 
         self.states.insert(
             id,
