@@ -1,9 +1,20 @@
 //! # quantrl-losses
 //!
-//! Pure tensor functions, generic over the Burn backend: the clipped PPO surrogate, clipped
-//! value loss, entropy and approximate KL ([`ppo`]), and categorical distribution math
-//! ([`categorical`]). They return structs of named terms for logging. The conventions are
-//! Stable-Baselines3's, checked number for number against `ppo_loss.json`.
+//! Pure tensor functions, generic over the Burn backend. They return structs of named terms for
+//! logging where there is more than one term.
+//!
+//! * [`ppo`]: the clipped PPO surrogate, clipped value loss, entropy and approximate KL, with
+//!   Stable-Baselines3's conventions (checked against `ppo_loss.json`);
+//! * [`categorical`]: categorical distribution math over logits;
+//! * [`kl`]: the KL-penalized surrogate and the adaptive KL coefficient (PPO paper);
+//! * [`value`]: variance-scaled value loss and variance-adaptive value clipping;
+//! * [`quantile`]: the quantile Huber loss of QR-DQN and TQC (sb3-contrib's, `quantile_huber.json`);
+//! * [`cvar`]: CVaR of quantile distributions and of samples (`cvar.json`), and a CVaR
+//!   objective as a penalty or as a constraint with a Lagrange multiplier;
+//! * [`irm`]: the IRMv1 penalty across regimes (`irm.json`) and sparse IRM's iterative hard
+//!   thresholding of input features.
+//!
+//! Configs validate themselves and report a `quantrl_core::ConfigError`.
 //!
 //! ```
 //! use burn::backend::NdArray;
@@ -21,4 +32,9 @@
 //! ```
 
 pub mod categorical;
+pub mod cvar;
+pub mod irm;
+pub mod kl;
 pub mod ppo;
+pub mod quantile;
+pub mod value;

@@ -4,6 +4,11 @@
 //! steps each group with `lr * multiplier`: before the step the gradients are split by
 //! parameter id (a visit of the module), then the wrapped optimizer steps once per group. The
 //! optimizer state is per parameter, so a parameter always keeps its own moments.
+//!
+//! Because each group is a separate step, an optimizer whose step reduces over all parameters
+//! must not be wrapped: [`Upgd`](crate::Upgd) takes its groups itself
+//! ([`Upgd::with_groups`](crate::Upgd::with_groups)) so that its global maximum utility stays
+//! global.
 
 use std::collections::HashMap;
 

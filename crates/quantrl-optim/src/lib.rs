@@ -3,7 +3,9 @@
 //! Optimizers for quantrl on Burn, knowing nothing of reinforcement learning: Burn's AdamW
 //! configured as PPO implementations use it ([`AdamWSettings`]), [parameter
 //! groups](GroupedOptimizer) with their own learning-rate multipliers, and global
-//! gradient-norm clipping ([`clip_grad_norm`]). UPGD and AdaUPGD will live here too.
+//! gradient-norm clipping ([`clip_grad_norm`]), and UPGD / AdaUPGD ([`Upgd`], Elsayed & Mahmood
+//! 2024) with a two-pass module-level step for the global maximum utility, pluggable noise
+//! ([`NoiseSource`]), parameter groups and utility statistics.
 //!
 //! ```
 //! use burn::backend::{Autodiff, NdArray};
@@ -24,12 +26,42 @@
 //! assert!(norm > 0.0);
 //! model = optim.step(1e-3, model, grads);
 //! ```
+//!
+//! AdaUPGD (the paper's PPO optimizer) with device-side noise, and its utility statistics:
+//!
+//! ```
+//! use burn::backend::{Autodiff, NdArray};
+//! use burn::nn::{Linear, LinearConfig};
+//! use burn::optim::{GradientsParams, Optimizer};
+//! use burn::tensor::Tensor;
+//! use quantrl_optim::{BackendNoise, UpgdSettings};
+//!
+//! type B = Autodiff<NdArray>;
+//! let device = Default::default();
+//! let mut model: Linear<B> = LinearConfig::new(3, 2).init(&device);
+//! let settings = UpgdSettings::adaupgd();
+//! settings.validate().unwrap();
+//! let mut optim = settings.init::<B, _>(BackendNoise);
+//! let loss = model.forward(Tensor::<B, 2>::ones([4, 3], &device)).sum();
+//! let grads = GradientsParams::from_grads(loss.backward(), &model);
+//! model = optim.step(3e-4, model, grads);
+//! let stats = optim.utility_stats().unwrap();
+//! assert_eq!(stats.n_elements, 3 * 2 + 2);
+//! assert!((0.0..=1.0).contains(&stats.fraction_protected));
+//! ```
 
 mod clip;
 mod groups;
+pub mod noise;
+pub mod upgd;
 
 pub use clip::{clip_grad_norm, grad_norm};
 pub use groups::{GroupedOptimizer, ParamGroup};
+pub use noise::{BackendNoise, NoiseSource, ReplayNoise, RngNoise, Ziggurat};
+pub use upgd::{
+    AdamMoments, Perturbation, Upgd, UpgdParamState, UpgdSettings, UtilityOrder, UtilityScope,
+    UtilityStats,
+};
 
 use burn::module::AutodiffModule;
 use burn::optim::{AdamW, AdamWConfig, adaptor::OptimizerAdaptor};
