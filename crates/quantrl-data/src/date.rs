@@ -7,7 +7,9 @@
 //! Text dates are parsed with a small `strftime`-like format: `%Y` (four-digit year), `%m`
 //! (month, one or two digits), `%d` (day, one or two digits), `%H`, `%M`, `%S` (a time of day,
 //! read and ignored: the data is daily), `%%` (a literal `%`); any other character must match
-//! itself. [`detect_date_format`] picks one of [`DATE_FORMATS`] for a column of dates.
+//! itself. A loader without [`crate::LoadOptions::date_format`] picks the first of
+//! [`DATE_FORMATS`] that reads every date of the column (and refuses a column that two formats
+//! read differently, such as `01/02/2020`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -103,7 +105,7 @@ impl FromStr for Date {
     }
 }
 
-/// The formats [`detect_date_format`] tries, in order.
+/// The formats the loaders try on a date column whose format is not given, in order.
 pub const DATE_FORMATS: [&str; 9] = [
     "%Y-%m-%d",
     "%Y/%m/%d",
