@@ -3,7 +3,8 @@
 use quantrl_core::ConfigError;
 use thiserror::Error;
 
-/// What can go wrong while computing features, generating markets or splitting data.
+/// What can go wrong while loading market data, computing features, generating markets or
+/// splitting data.
 ///
 /// Every variant names the series or parameter at fault and, where there is one, the index,
 /// the value and what is allowed, so that bad market data is reported where it comes in.
@@ -103,6 +104,178 @@ pub enum DataError {
         value: String,
         /// What is wrong with it.
         reason: String,
+    },
+    /// A file that does not exist.
+    #[error("file `{file}` not found")]
+    FileNotFound {
+        /// The path.
+        file: String,
+    },
+    /// A file that exists but cannot be read.
+    #[error("cannot read `{file}`: {message}")]
+    Io {
+        /// The path.
+        file: String,
+        /// The operating system's message.
+        message: String,
+    },
+    /// A file name whose extension names no format this crate reads.
+    #[error(
+        "cannot tell the format of `{file}` from its name: expected .csv, .csv.gz or .parquet \
+         (or pass the format explicitly)"
+    )]
+    UnknownFormat {
+        /// The file name.
+        file: String,
+    },
+    /// Bytes that are not valid CSV, gzip or Parquet.
+    #[error("`{file}` is not valid {format}: {reason}")]
+    Malformed {
+        /// The file (or the name given to in-memory bytes).
+        file: String,
+        /// The format it was read as (`CSV`, `gzip'd CSV`, `Parquet`).
+        format: String,
+        /// What the reader said.
+        reason: String,
+    },
+    /// A CSV row with more or fewer fields than the header.
+    #[error("`{file}` line {line} (data row {row}) has {fields} fields; the header has {expected}")]
+    RaggedRow {
+        /// The file.
+        file: String,
+        /// Line number in the (decompressed) file, 1-based, header included.
+        line: usize,
+        /// Data row, 0-based, header not counted.
+        row: usize,
+        /// Fields in that row.
+        fields: usize,
+        /// Fields in the header.
+        expected: usize,
+    },
+    /// A column that is needed but not in the file.
+    #[error("`{file}` has no column `{column}` (columns: {available})")]
+    MissingColumn {
+        /// The file.
+        file: String,
+        /// The column looked for.
+        column: String,
+        /// The columns there are, comma separated.
+        available: String,
+    },
+    /// A file (or a selection of it) without data rows or without price columns.
+    #[error("`{file}` has no data: {reason}")]
+    EmptyData {
+        /// The file.
+        file: String,
+        /// What is missing (rows, price columns, common dates).
+        reason: String,
+    },
+    /// A column whose type cannot be read as dates or numbers.
+    #[error("`{file}` column `{column}` has type {dtype}, which cannot be read as {expected}")]
+    UnsupportedColumnType {
+        /// The file.
+        file: String,
+        /// The column.
+        column: String,
+        /// Its type as the reader names it.
+        dtype: String,
+        /// `dates` or `numbers`.
+        expected: String,
+    },
+    /// A date that cannot be parsed (or a date column whose format cannot be found).
+    #[error("`{file}` column `{column}` row {row}: bad date `{value}`: {reason}")]
+    BadDate {
+        /// The file.
+        file: String,
+        /// The date column.
+        column: String,
+        /// Data row, 0-based, header not counted.
+        row: usize,
+        /// The text.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Several date formats read a whole date column, differently.
+    #[error(
+        "`{file}` column `{column}`: the dates fit several formats ({formats}); \
+         pass LoadOptions::date_format"
+    )]
+    AmbiguousDateFormat {
+        /// The file.
+        file: String,
+        /// The date column.
+        column: String,
+        /// The formats that fit, comma separated.
+        formats: String,
+    },
+    /// A date that is not after the date before it (a duplicate or a step back in time).
+    #[error(
+        "`{file}` column `{column}` row {row}: date {value} is not after {previous} (row {}); \
+         dates must strictly increase",
+        row.saturating_sub(1)
+    )]
+    NonIncreasingDate {
+        /// The file.
+        file: String,
+        /// The date column.
+        column: String,
+        /// Data row of the offending date, 0-based.
+        row: usize,
+        /// The offending date.
+        value: String,
+        /// The date in the row before.
+        previous: String,
+    },
+    /// A cell with no value (empty, `NA`, null).
+    #[error("`{file}` column `{column}` row {row}: missing value")]
+    MissingValue {
+        /// The file.
+        file: String,
+        /// The column.
+        column: String,
+        /// Data row, 0-based, header not counted.
+        row: usize,
+    },
+    /// A cell that is not a number.
+    #[error("`{file}` column `{column}` row {row}: `{value}` is not a number")]
+    InvalidNumber {
+        /// The file.
+        file: String,
+        /// The column.
+        column: String,
+        /// Data row, 0-based, header not counted.
+        row: usize,
+        /// The text.
+        value: String,
+    },
+    /// A number outside what its column allows (a NaN, infinite, zero or negative price; a
+    /// negative volume; a high below the low).
+    #[error(
+        "`{file}` column `{column}` row {row}: value {value} is not allowed: must be {allowed}"
+    )]
+    InvalidValue {
+        /// The file.
+        file: String,
+        /// The column.
+        column: String,
+        /// Data row, 0-based, header not counted.
+        row: usize,
+        /// The value.
+        value: f64,
+        /// What is allowed, in words.
+        allowed: String,
+    },
+    /// A feature that needs columns the data does not have (ATR without high and low, a
+    /// correlation without a second series).
+    #[error("feature `{feature}` needs {needs}, which `{data}` does not have")]
+    FeatureUnavailable {
+        /// The feature requested.
+        feature: String,
+        /// What it needs.
+        needs: String,
+        /// The data it was requested on.
+        data: String,
     },
 }
 

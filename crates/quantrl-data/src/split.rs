@@ -4,9 +4,9 @@
 //! test, as index ranges into the data. An optional *embargo* drops rows between the parts, so
 //! that features with a look-back or labels with a horizon cannot straddle a boundary.
 //!
-//! Dates are anything sorted and comparable: day numbers (`i32`, `i64`) or `YYYY-MM-DD`
-//! strings, which sort like the dates they name. [`parse_date`] turns such a string into a
-//! day number and reports malformed dates.
+//! Dates are anything sorted and comparable: [`crate::Date`] (what the loaders return), day
+//! numbers (`i32`, `i64`) or `YYYY-MM-DD` strings, which sort like the dates they name.
+//! [`parse_date`] turns such a string into a day number and reports malformed dates.
 
 use std::fmt::Debug;
 use std::ops::Range;
@@ -202,18 +202,7 @@ fn parse_named(what: &str, text: &str) -> Result<i32, DataError> {
     if !(1..=days_in_month).contains(&day) {
         return Err(bad("no such day in that month"));
     }
-    Ok(days_from_civil(year, month, day))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(year: i32, month: i32, day: i32) -> i32 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    Ok(crate::date::days_from_civil(year, month, day))
 }
 
 /// How the training window of a walk-forward evaluation moves.
