@@ -2,14 +2,22 @@
 
 use quantrl_core::{EnvError, VecEnv};
 
-use crate::{CartPole, CartPoleConfig, MaskedIdentity, MaskedIdentityConfig};
+use crate::{CartPole, CartPoleConfig, MaskedIdentity, MaskedIdentityConfig, trading};
 
 /// Names [`make_env`] knows.
-pub const ENV_NAMES: &[&str] = &["cartpole", "cartpole-novel", "invalid-action-discrete"];
+pub const ENV_NAMES: &[&str] = &[
+    "cartpole",
+    "cartpole-novel",
+    "invalid-action-discrete",
+    "sp500-regimes",
+];
 
 /// Build `num_envs` environments of the named kind, seeded with `seed`.
 ///
-/// Names are case-insensitive; `CartPole-v1` and `cartpole` are the same.
+/// Names are case-insensitive; `CartPole-v1` and `cartpole` are the same. `sp500-regimes` is
+/// a [`PortfolioEnv`](crate::trading::PortfolioEnv) choosing among the 16 default regimes on
+/// the embedded S&P 500 20-stock panel's training span (1990-2012, features normalized on
+/// it), with default costs and one-year episodes.
 ///
 /// ```
 /// let env = quantrl_envs::make_env("cartpole", 8).unwrap();
@@ -35,6 +43,23 @@ pub fn make_env(name: &str, num_envs: usize) -> Result<Box<dyn VecEnv + Send>, E
                 num_envs,
                 ..Default::default()
             })?))
+        }
+        "sp500-regimes" => {
+            // The embedded S&P 500 panel, training span 1990-2012, 16 portfolio regimes,
+            // default costs, one-year episodes.
+            let (market, train_end) = trading::sp500_market(trading::default_validation_start())?;
+            Ok(Box::new(trading::PortfolioEnv::new(
+                market,
+                trading::PortfolioConfig {
+                    trading: trading::TradingConfig {
+                        num_envs,
+                        window: 1,
+                        span_end: Some(train_end),
+                        ..Default::default()
+                    },
+                    actions: trading::PortfolioActions::Regimes { allocations: None },
+                },
+            )?))
         }
         _ => Err(EnvError::UnknownEnv {
             name: name.to_string(),

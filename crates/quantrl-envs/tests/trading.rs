@@ -602,3 +602,14 @@ fn differential_sharpe_and_drawdown_penalty_shape_rewards() {
             > 60
     );
 }
+
+#[test]
+fn the_embedded_sp500_portfolio_conforms() {
+    let r = check_vec_env(
+        || quantrl_envs::make_env("sp500-regimes", 2).unwrap(),
+        300,
+        1,
+    )
+    .unwrap();
+    assert!(r.steps == 300);
+}

@@ -21,6 +21,7 @@
 mod actions;
 mod costs;
 mod env;
+mod from_data;
 mod market;
 
 pub use actions::{PortfolioActions, PositionActions, WeightMapping, default_regimes};
@@ -28,5 +29,8 @@ pub use costs::{CostBreakdown, CostModel};
 pub use env::{
     AdversaryControls, ExecutionPrice, PortfolioConfig, PortfolioEnv, RewardConfig, RewardKind,
     RiskLimits, SingleAssetConfig, SingleAssetEnv, StepInfo, TradingConfig, TradingEnv,
+};
+pub use from_data::{
+    default_validation_start, market_from_ohlcv, market_from_panel, row_of_date, sp500_market,
 };
 pub use market::{DEFAULT_ESTIMATION_WINDOW, Market};

@@ -1,0 +1,107 @@
+//! Markets from `quantrl-data`: loaded files or the embedded data sets, with their features.
+
+use std::sync::Arc;
+
+use quantrl_core::EnvError;
+use quantrl_data::{
+    Date, FeatureConfig, FeatureMatrix, Ohlcv, PricePanel, embedded, featurize_panel,
+};
+
+use super::Market;
+
+fn data_err(e: quantrl_data::DataError) -> EnvError {
+    EnvError::MarketData {
+        field: "data".into(),
+        index: None,
+        reason: e.to_string(),
+    }
+}
+
+fn check_rows(features: &FeatureMatrix, rows: usize) -> Result<(), EnvError> {
+    if features.n_rows() != rows {
+        return Err(EnvError::MarketData {
+            field: "features".into(),
+            index: None,
+            reason: format!("{} feature rows for {rows} price rows", features.n_rows()),
+        });
+    }
+    Ok(())
+}
+
+/// A [`Market`] for one OHLCV series: close, open and volume (when the file has it), with the
+/// columns of `features` (built from the same series) as observation features.
+pub fn market_from_ohlcv(
+    ohlcv: &Ohlcv,
+    features: &FeatureMatrix,
+    ticker: &str,
+) -> Result<Market, EnvError> {
+    check_rows(features, ohlcv.len())?;
+    let mut m = Market::from_close(1, ohlcv.close.clone())?.with_open(ohlcv.open.clone())?;
+    if let Some(v) = &ohlcv.volume {
+        m = m.with_volume(v.clone())?;
+    }
+    m.with_features(
+        features.names.clone(),
+        features.to_f32(),
+        features.first_valid_row,
+    )?
+    .with_asset_names(vec![ticker.to_string()])
+}
+
+/// A [`Market`] for a panel of close prices (no open or volume: orders execute at the next
+/// close and impact uses the linear fallback rate), with the columns of `features`.
+pub fn market_from_panel(panel: &PricePanel, features: &FeatureMatrix) -> Result<Market, EnvError> {
+    check_rows(features, panel.n_dates())?;
+    Market::from_close(panel.n_assets(), panel.to_row_major())?
+        .with_features(
+            features.names.clone(),
+            features.to_f32(),
+            features.first_valid_row,
+        )?
+        .with_asset_names(panel.tickers.clone())
+}
+
+/// The first row whose date is on or after `date` (the number of rows if none is).
+pub fn row_of_date(dates: &[Date], date: Date) -> usize {
+    dates.partition_point(|d| *d < date)
+}
+
+/// The embedded S&P 500 20-stock panel as a [`Market`] with the default features, normalized
+/// with statistics of the rows before `train_end` only, and the row where `train_end` falls.
+///
+/// The default train/validation/test split of quantrl is 1990-2012 / 2013-2016 / 2017-2022.
+pub fn sp500_market(train_end: Date) -> Result<(Arc<Market>, usize), EnvError> {
+    let panel = embedded::sp500_panel().map_err(data_err)?;
+    let features = featurize_panel(&panel, &FeatureConfig::default(), None).map_err(data_err)?;
+    let end = row_of_date(&panel.dates, train_end);
+    let (scaled, _) = features.normalized(0..end).map_err(data_err)?;
+    Ok((Arc::new(market_from_panel(&panel, &scaled)?), end))
+}
+
+/// The first day of the default validation span (2013-01-01).
+pub fn default_validation_start() -> Date {
+    Date::from_ymd(2013, 1, 1).expect("valid date")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_sp500_becomes_a_market() {
+        let (m, end) = sp500_market(default_validation_start()).unwrap();
+        assert_eq!(m.n_assets(), 20);
+        assert!(m.n_features() > 20);
+        assert!(end > 5000 && end < m.n_steps());
+        assert!(m.first_valid() < 100);
+    }
+
+    #[test]
+    fn mismatched_features_are_refused() {
+        let panel = embedded::sp500_panel().unwrap();
+        let mut f = featurize_panel(&panel, &FeatureConfig::default(), None).unwrap();
+        f.dates.pop();
+        let e = market_from_panel(&panel, &f).unwrap_err();
+        assert!(e.to_string().contains("feature rows"), "{e}");
+    }
+}
