@@ -603,7 +603,13 @@ impl TradingEnv {
         let w = self.config.window;
         let f = self.market.n_features();
         let (feat, rest) = out.split_at_mut(w * f);
-        feat.copy_from_slice(self.market.feature_window(self.accounts[i].t, w));
+        // An inlined element loop: the window is a few dozen floats, too short for memcpy.
+        for (o, v) in feat
+            .iter_mut()
+            .zip(self.market.feature_window(self.accounts[i].t, w))
+        {
+            *o = *v;
+        }
         self.current_weights(i);
         let n = self.n_assets;
         for a in 0..n {
@@ -741,9 +747,9 @@ impl TradingEnv {
     /// (the logarithms of all environments are taken together, vectorized, in between).
     fn advance(&mut self, market: &Market, i: usize, trade: bool) -> f64 {
         let n = self.n_assets;
-        let c = self.config.costs;
+        let c = &self.config.costs;
         let adv = self.adversary[i];
-        let mut acc = self.accounts[i];
+        let acc = &mut self.accounts[i];
         let t = acc.t;
         let tn = t + 1;
         let close_t = market.close(t);
@@ -836,14 +842,13 @@ impl TradingEnv {
         acc.nav = nav;
         acc.t = tn;
         acc.steps += 1;
-        self.accounts[i] = acc;
         nav.max(floor) / nav_prev
     }
 
     /// Second half of a step of environment `i`, given `log_ret = ln(ratio)`: drawdown,
     /// volatility estimate, reward, termination. Returns `(reward, terminated, truncated)`.
     fn finish(&mut self, i: usize, ratio: f64, log_ret: f64) -> (f32, bool, bool) {
-        let mut acc = self.accounts[i];
+        let acc = &mut self.accounts[i];
         let nav = acc.nav;
         acc.log_nav += log_ret;
         let dd_prev = acc.drawdown;
@@ -874,7 +879,6 @@ impl TradingEnv {
         let info = &mut self.info[i];
         info.drawdown = dd;
         info.reward = reward;
-        self.accounts[i] = acc;
         (reward as f32, terminated, truncated)
     }
 
