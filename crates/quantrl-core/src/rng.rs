@@ -104,6 +104,14 @@ impl Rng {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
+    /// `n` independent generators, stream `i` seeded with [`derive_seed`]`(base, i)`: one per
+    /// environment of a vectorized environment.
+    pub fn streams(base: u64, n: usize) -> Vec<Rng> {
+        (0..n as u64)
+            .map(|i| Rng::seed_from_u64(derive_seed(base, i)))
+            .collect()
+    }
+
     /// Shuffle a slice in place (Fisher-Yates).
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {

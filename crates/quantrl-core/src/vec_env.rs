@@ -11,7 +11,7 @@ pub enum Actions<'a> {
     Continuous(&'a [f32]),
 }
 
-impl Actions<'_> {
+impl<'a> Actions<'a> {
     /// Number of flat slots.
     pub fn len(&self) -> usize {
         match self {
@@ -23,6 +23,33 @@ impl Actions<'_> {
     /// Whether the buffer is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The actions of `num_envs` environments with the `Discrete` action `space`, checked:
+    /// discrete, one per environment, each inside the space. The error names what is wrong
+    /// (and the first environment with an action outside the space).
+    pub fn discrete_for(&self, num_envs: usize, space: &Space) -> Result<&'a [u32], EnvError> {
+        let Actions::Discrete(a) = *self else {
+            return Err(EnvError::ActionShape {
+                expected: format!("{num_envs} discrete actions"),
+                got: "continuous actions".into(),
+            });
+        };
+        if a.len() != num_envs {
+            return Err(EnvError::ActionShape {
+                expected: format!("{num_envs} discrete actions"),
+                got: format!("{} actions", a.len()),
+            });
+        }
+        let n = space.n().unwrap_or(0);
+        if let Some(i) = a.iter().position(|&x| x as usize >= n) {
+            return Err(EnvError::InvalidAction {
+                env: i,
+                action: a[i].to_string(),
+                space: space.to_string(),
+            });
+        }
+        Ok(a)
     }
 }
 

@@ -6,7 +6,7 @@
 //! velocities, so a policy must infer them from memory: the standard check for recurrent
 //! policies.
 
-use quantrl_core::{Actions, EnvError, Rng, Space, StepBatch, VecEnv, derive_seed};
+use quantrl_core::{Actions, EnvError, Rng, Space, StepBatch, VecEnv};
 use serde::{Deserialize, Serialize};
 
 /// Physical constants of CartPole, as in gymnasium.
@@ -160,9 +160,7 @@ impl CartPole {
         Self {
             states: vec![[0.0; 4]; n],
             episode_steps: vec![0; n],
-            rngs: (0..n as u64)
-                .map(|i| Rng::seed_from_u64(derive_seed(0, i)))
-                .collect(),
+            rngs: Rng::streams(0, n),
             obs_space,
             action_space: Space::Discrete { n: 2 },
             is_reset: false,
@@ -225,9 +223,7 @@ impl VecEnv for CartPole {
 
     fn reset(&mut self, seed: Option<u64>, batch: &mut StepBatch) {
         if let Some(seed) = seed {
-            for (i, rng) in self.rngs.iter_mut().enumerate() {
-                *rng = Rng::seed_from_u64(derive_seed(seed, i as u64));
-            }
+            self.rngs = Rng::streams(seed, self.rngs.len());
         }
         let d = batch.obs_dim;
         for i in 0..self.config.num_envs {
@@ -245,25 +241,7 @@ impl VecEnv for CartPole {
             return Err(EnvError::NotReset);
         }
         let n = self.config.num_envs;
-        let Actions::Discrete(actions) = actions else {
-            return Err(EnvError::ActionShape {
-                expected: format!("{n} discrete actions"),
-                got: "continuous actions".into(),
-            });
-        };
-        if actions.len() != n {
-            return Err(EnvError::ActionShape {
-                expected: format!("{n} discrete actions"),
-                got: format!("{} actions", actions.len()),
-            });
-        }
-        if let Some(i) = actions.iter().position(|&a| a > 1) {
-            return Err(EnvError::InvalidAction {
-                env: i,
-                action: actions[i].to_string(),
-                space: self.action_space.to_string(),
-            });
-        }
+        let actions = actions.discrete_for(n, &self.action_space)?;
         let d = batch.obs_dim;
         let physics = self.config.physics;
         for i in 0..n {

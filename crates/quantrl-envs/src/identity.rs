@@ -1,7 +1,7 @@
 //! `MaskedIdentity`: sb3-contrib's `InvalidActionEnvDiscrete`, the standard check of
 //! invalid-action masking.
 
-use quantrl_core::{Actions, ConfigError, EnvError, Rng, Space, StepBatch, VecEnv, derive_seed};
+use quantrl_core::{Actions, ConfigError, EnvError, Rng, Space, StepBatch, VecEnv};
 use serde::{Deserialize, Serialize};
 
 /// Configuration of [`MaskedIdentity`].
@@ -67,9 +67,7 @@ impl MaskedIdentity {
         Ok(Self {
             state: vec![0; n],
             steps: vec![0; n],
-            rngs: (0..n as u64)
-                .map(|i| Rng::seed_from_u64(derive_seed(0, i)))
-                .collect(),
+            rngs: Rng::streams(0, n),
             order: (0..config.dim as u32).collect(),
             obs_space: Space::uniform_box(config.dim, 0.0, 1.0),
             action_space: Space::Discrete { n: config.dim },
@@ -120,9 +118,7 @@ impl VecEnv for MaskedIdentity {
     }
     fn reset(&mut self, seed: Option<u64>, batch: &mut StepBatch) {
         if let Some(seed) = seed {
-            for (i, rng) in self.rngs.iter_mut().enumerate() {
-                *rng = Rng::seed_from_u64(derive_seed(seed, i as u64));
-            }
+            self.rngs = Rng::streams(seed, self.rngs.len());
         }
         for i in 0..self.config.num_envs {
             self.steps[i] = 0;
@@ -139,25 +135,7 @@ impl VecEnv for MaskedIdentity {
         }
         let n = self.config.num_envs;
         let d = self.config.dim;
-        let Actions::Discrete(a) = actions else {
-            return Err(EnvError::ActionShape {
-                expected: format!("{n} discrete actions"),
-                got: "continuous actions".into(),
-            });
-        };
-        if a.len() != n {
-            return Err(EnvError::ActionShape {
-                expected: format!("{n} discrete actions"),
-                got: format!("{} actions", a.len()),
-            });
-        }
-        if let Some(i) = a.iter().position(|&x| x as usize >= d) {
-            return Err(EnvError::InvalidAction {
-                env: i,
-                action: a[i].to_string(),
-                space: self.action_space.to_string(),
-            });
-        }
+        let a = actions.discrete_for(n, &self.action_space)?;
         for i in 0..n {
             batch.rewards[i] = (a[i] == self.state[i]) as u8 as f32;
             self.steps[i] += 1;

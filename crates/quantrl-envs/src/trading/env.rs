@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use quantrl_core::{
     Actions, ConfigError, EnvError, Rng, Space, StepBatch, VecEnv, check_closed,
-    check_non_negative, check_open, check_positive, derive_seed,
+    check_non_negative, check_open, check_positive,
 };
 use serde::{Deserialize, Serialize};
 
@@ -461,9 +461,7 @@ impl TradingEnv {
             accounts: vec![zero; e],
             shares: vec![0.0; e * n],
             scale: vec![1.0; e * n],
-            rngs: (0..e as u64)
-                .map(|i| Rng::seed_from_u64(derive_seed(0, i)))
-                .collect(),
+            rngs: Rng::streams(0, e),
             adversary: vec![AdversaryControls::default(); e],
             info: vec![StepInfo::default(); e],
             info_weights: vec![0.0; e * n],
@@ -923,9 +921,7 @@ impl VecEnv for TradingEnv {
 
     fn reset(&mut self, seed: Option<u64>, batch: &mut StepBatch) {
         if let Some(seed) = seed {
-            for (i, rng) in self.rngs.iter_mut().enumerate() {
-                *rng = Rng::seed_from_u64(derive_seed(seed, i as u64));
-            }
+            self.rngs = Rng::streams(seed, self.rngs.len());
         }
         let d = batch.obs_dim;
         let k = self.action_space.mask_len().unwrap_or(0);
