@@ -188,6 +188,16 @@ pub trait VecEnv {
             self.name()
         )))
     }
+
+    /// The regime (environment, in the sense of invariant risk minimization) that
+    /// environment `env`'s current observation belongs to, e.g. the volatility regime of the
+    /// market row it observes; `None` (the default) for environments without regime labels.
+    /// Algorithms group samples by it (an IRM penalty across regimes). Read after `reset` or
+    /// `step`, it labels the observation in the [`StepBatch`] the agent acts on next.
+    fn regime_label(&self, env: usize) -> Option<usize> {
+        let _ = env;
+        None
+    }
 }
 
 impl<E: VecEnv + ?Sized> VecEnv for Box<E> {
@@ -217,5 +227,8 @@ impl<E: VecEnv + ?Sized> VecEnv for Box<E> {
     }
     fn load_state(&mut self, state: &str) -> Result<(), EnvError> {
         (**self).load_state(state)
+    }
+    fn regime_label(&self, env: usize) -> Option<usize> {
+        (**self).regime_label(env)
     }
 }

@@ -1040,6 +1040,10 @@ impl VecEnv for TradingEnv {
         self.name
     }
 
+    fn regime_label(&self, env: usize) -> Option<usize> {
+        self.market.regime(self.accounts.get(env)?.t)
+    }
+
     fn save_state(&self) -> Option<String> {
         serde_json::to_string(&SavedState {
             accounts: self.accounts.clone(),
@@ -1147,6 +1151,9 @@ macro_rules! delegate_env {
             }
             fn load_state(&mut self, state: &str) -> Result<(), EnvError> {
                 self.0.load_state(state)
+            }
+            fn regime_label(&self, env: usize) -> Option<usize> {
+                self.0.regime_label(env)
             }
         }
     };

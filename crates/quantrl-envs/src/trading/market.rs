@@ -30,6 +30,7 @@ pub struct Market {
     sigma: Vec<f64>,
     adv: Option<Vec<f64>>,
     asset_names: Vec<String>,
+    regimes: Option<Vec<usize>>,
 }
 
 fn bad(field: &str, index: Option<usize>, reason: impl Into<String>) -> EnvError {
@@ -93,6 +94,7 @@ impl Market {
             sigma: Vec::new(),
             adv: None,
             asset_names: (0..n_assets).map(|a| format!("asset{a}")).collect(),
+            regimes: None,
         };
         m.sigma = m.rolling_sigma(DEFAULT_ESTIMATION_WINDOW);
         Ok(m)
@@ -201,6 +203,22 @@ impl Market {
         self.check_len("tradable", tradable.len(), 1)?;
         self.tradable = Some(tradable);
         Ok(self)
+    }
+
+    /// Label every bar with a regime (`[n_steps]`, e.g. `quantrl-data`'s volatility regimes
+    /// or a synthetic market's generating regime). The environment reports the label of the
+    /// bar each copy observes ([`VecEnv::regime_label`](quantrl_core::VecEnv::regime_label)),
+    /// which an IRM penalty groups samples by. The labels are not part of the observation.
+    pub fn with_regimes(mut self, regimes: Vec<usize>) -> Result<Self, EnvError> {
+        self.check_len("regimes", regimes.len(), 1)?;
+        self.regimes = Some(regimes);
+        Ok(self)
+    }
+
+    /// The regime label of bar `t`, when the market has labels.
+    #[inline]
+    pub fn regime(&self, t: usize) -> Option<usize> {
+        self.regimes.as_ref().map(|r| r[t])
     }
 
     /// Name the assets (for reports); defaults are `asset0`, `asset1`, ...
