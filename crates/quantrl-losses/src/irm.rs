@@ -128,7 +128,6 @@ pub fn irm_penalty<B: Backend>(
         "irm_penalty: {} labels for {n} samples",
         env.len()
     );
-    let (env_labels, avg) = env_averaging::<B>(env, &outputs.device());
     let z = outputs;
     let (risk, dummy_grad) = match config.loss {
         IrmLoss::Bce => {
@@ -145,13 +144,46 @@ pub fn irm_penalty<B: Backend>(
             (err.clone().square(), z * err.mul_scalar(2.0))
         }
     };
+    irm_penalty_from_parts(risk, dummy_grad, env, config.penalty_weight)
+}
+
+/// IRMv1 from per-sample parts, for any risk whose derivative in the dummy scale has a closed
+/// form: `risk[i]` is sample `i`'s risk and `dummy_grad[i]` its derivative `dR_i/dw` at
+/// `w = 1`. Per environment the means are taken, the penalty is the squared mean derivative
+/// and `objective = nll_mean + penalty_weight · penalty_mean` ([`irm_penalty`] is this with
+/// the BCE or MSE parts).
+///
+/// Panics when the lengths differ or the batch is empty.
+///
+/// # Shapes
+/// - `risk`, `dummy_grad`: `[n]`; `env`: `n` labels
+pub fn irm_penalty_from_parts<B: Backend>(
+    risk: Tensor<B, 1>,
+    dummy_grad: Tensor<B, 1>,
+    env: &[usize],
+    penalty_weight: f64,
+) -> IrmTerms<B> {
+    let [n] = risk.dims();
+    assert!(n > 0, "irm_penalty_from_parts: empty batch");
+    assert_eq!(
+        dummy_grad.dims(),
+        [n],
+        "irm_penalty_from_parts: lengths differ"
+    );
+    assert_eq!(
+        env.len(),
+        n,
+        "irm_penalty_from_parts: {} labels for {n} samples",
+        env.len()
+    );
+    let (env_labels, avg) = env_averaging::<B>(env, &risk.device());
     let nll_per_env = env_means(&avg, risk);
     let grad_w_per_env = env_means(&avg, dummy_grad);
     let penalty_per_env = grad_w_per_env.clone().square();
     let nll_mean = nll_per_env.clone().mean();
     let penalty_mean = penalty_per_env.clone().mean();
     let penalty_sum = penalty_per_env.clone().sum();
-    let objective = nll_mean.clone() + penalty_mean.clone().mul_scalar(config.penalty_weight);
+    let objective = nll_mean.clone() + penalty_mean.clone().mul_scalar(penalty_weight);
     IrmTerms {
         env_labels,
         nll_per_env,
