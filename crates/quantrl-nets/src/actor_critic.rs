@@ -1,11 +1,19 @@
 //! Actor-critic networks for discrete actions: a categorical policy head and a value head
 //! over a shared trunk or separate (dual) policy and value trunks.
+//!
+//! The critic is a scalar state value by default. With `n_quantiles > 0` it is a quantile
+//! critic (QR-DQN's parameterization, Dabney et al. 2018, applied to the state value): the
+//! value head outputs `N` quantiles of the return distribution at the levels
+//! `τ_i = (2i + 1) / 2N`, and `twin_critic` adds a second, independently initialized quantile
+//! critic (its own trunk in the dual layout, its own head on the shared trunk). The state value
+//! is then the mean of the critics' distribution combined by [`CriticReduction`].
 
 use burn::config::Config;
 use burn::module::{Module, ParamId};
 use burn::nn::Linear;
 use burn::tensor::{Tensor, backend::Backend};
 use quantrl_core::Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::{Activation, Mlp, ParallelMlp, mlp::linear_orthogonal};
 
@@ -33,6 +41,57 @@ pub struct ActorCriticConfig {
     /// Seed of the initial weights.
     #[config(default = 0)]
     pub seed: u64,
+    /// Quantiles of the critic's return distribution; 0 (the default) is a scalar critic.
+    #[config(default = 0)]
+    pub n_quantiles: usize,
+    /// A second quantile critic (needs `n_quantiles > 0`).
+    #[config(default = false)]
+    pub twin_critic: bool,
+    /// How the twin critics' distributions combine into one (used when `twin_critic`).
+    #[config(default = "CriticReduction::MinOfMeans")]
+    pub critic_reduction: CriticReduction,
+}
+
+/// How two (or more) quantile critics combine into one distribution `[batch, N]`.
+///
+/// Both are pessimistic, as twin critics are meant to be (TD3: Fujimoto et al. 2018; TQC:
+/// Kuznetsov et al. 2020 truncate the pooled atoms for the same reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CriticReduction {
+    /// Per sample, the whole distribution of the critic whose mean is lowest (TD3's clipped
+    /// double-Q applied to the mean; the shape stays one critic's).
+    #[default]
+    MinOfMeans,
+    /// Per sample and quantile level, the minimum over critics of their sorted quantiles: the
+    /// lower envelope of the quantile functions, which is itself a quantile function and is
+    /// at least as pessimistic as [`CriticReduction::MinOfMeans`] at every level.
+    ElementwiseMin,
+}
+
+/// Combine per-critic quantiles `[batch, n_critics, N]` into one distribution `[batch, N]`
+/// (see [`CriticReduction`]); one critic passes through unchanged (not sorted).
+///
+/// # Shapes
+/// - `quantiles`: `[batch, n_critics, N]`
+/// - output: `[batch, N]`
+pub fn reduce_critics<B: Backend>(
+    quantiles: Tensor<B, 3>,
+    reduction: CriticReduction,
+) -> Tensor<B, 2> {
+    let [n, c, q] = quantiles.dims();
+    if c == 1 {
+        return quantiles.reshape([n, q]);
+    }
+    match reduction {
+        CriticReduction::MinOfMeans => {
+            let lowest = quantiles.clone().mean_dim(2).argmin(1); // [n, 1, 1]
+            quantiles
+                .gather(1, lowest.expand([n, 1, q]))
+                .reshape([n, q])
+        }
+        CriticReduction::ElementwiseMin => quantiles.sort(2).min_dim(1).reshape([n, q]),
+    }
 }
 
 /// What one forward pass gives.
@@ -40,8 +99,13 @@ pub struct ActorCriticConfig {
 pub struct ActorCriticOutput<B: Backend> {
     /// Unnormalized action log-probabilities, `[batch, n_actions]`.
     pub logits: Tensor<B, 2>,
-    /// State values, `[batch]`.
+    /// State values, `[batch]`: the scalar critic's output, or the mean of the quantile
+    /// distribution (twin critics combined by the config's [`CriticReduction`]).
     pub values: Tensor<B, 1>,
+    /// Quantiles of each critic, `[batch, n_critics, N]`, when the critic is distributional
+    /// (unsorted: the loss does not force monotonicity; sort before reading them as a
+    /// quantile function).
+    pub quantiles: Option<Tensor<B, 3>>,
 }
 
 /// An MLP actor-critic (categorical policy and state value).
@@ -62,12 +126,26 @@ pub struct ActorCritic<B: Backend> {
     shared: Option<Mlp<B>>,
     dual: Option<ParallelMlp<B>>,
     policy_head: Linear<B>,
+    /// `[last, 1]` for a scalar critic, `[last, N]` for a quantile critic.
     value_head: Linear<B>,
+    /// The second quantile critic's head (an `Option`, so that records written before it
+    /// existed still load: a missing optional field reads as `None`).
+    twin_value_head: Option<Linear<B>>,
+    #[module(skip)]
+    n_quantiles: usize,
+    #[module(skip)]
+    critic_reduction: CriticReduction,
 }
 
 impl ActorCriticConfig {
     /// Build the network on `device`.
+    ///
+    /// Panics when `twin_critic` is set without quantiles (configs check this first).
     pub fn init<B: Backend>(&self, device: &B::Device) -> ActorCritic<B> {
+        assert!(
+            !self.twin_critic || self.n_quantiles > 0,
+            "ActorCriticConfig: twin_critic needs n_quantiles > 0"
+        );
         let mut rng = Rng::seed_from_u64(self.seed);
         let gain = self.ortho_init.then(|| self.activation.hidden_gain());
         let last = self.hidden.last().copied().unwrap_or(self.obs_dim);
@@ -85,10 +163,12 @@ impl ActorCriticConfig {
             )
         } else {
             let g = gain.unwrap_or(1.0);
+            // Policy trunk, critic trunk, and the twin critic's trunk when there is one.
+            let trunks = if self.twin_critic { 3 } else { 2 };
             (
                 None,
                 Some(ParallelMlp::new(
-                    2,
+                    trunks,
                     self.obs_dim,
                     &self.hidden,
                     self.activation,
@@ -104,12 +184,19 @@ impl ActorCriticConfig {
             (1.0, 1.0)
         };
         let policy_head = linear_orthogonal(last, self.n_actions, pg, &mut rng, device);
-        let value_head = linear_orthogonal(last, 1, vg, &mut rng, device);
+        let width = self.n_quantiles.max(1);
+        let value_head = linear_orthogonal(last, width, vg, &mut rng, device);
+        let twin_value_head = self
+            .twin_critic
+            .then(|| linear_orthogonal(last, width, vg, &mut rng, device));
         ActorCritic {
             shared,
             dual,
             policy_head,
             value_head,
+            twin_value_head,
+            n_quantiles: self.n_quantiles,
+            critic_reduction: self.critic_reduction,
         }
     }
 }
@@ -126,21 +213,30 @@ fn apply_linear<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> 
 impl<B: Backend> ActorCritic<B> {
     /// # Shapes
     /// - `obs`: `[batch, obs_dim]`
-    /// - output: logits `[batch, n_actions]`, values `[batch]`
+    /// - output: logits `[batch, n_actions]`, values `[batch]`, and with a quantile critic
+    ///   quantiles `[batch, n_critics, N]`
     pub fn forward(&self, obs: Tensor<B, 2>) -> ActorCriticOutput<B> {
         let [n, _] = obs.dims();
         if let Some(mlp) = &self.shared {
             let h = mlp.forward(obs);
-            return ActorCriticOutput {
-                logits: self.policy_head.forward(h.clone()),
-                values: self.value_head.forward(h).reshape([n]),
-            };
+            if self.n_quantiles == 0 {
+                return ActorCriticOutput {
+                    logits: self.policy_head.forward(h.clone()),
+                    values: self.value_head.forward(h).reshape([n]),
+                    quantiles: None,
+                };
+            }
+            let mut critics = vec![self.value_head.forward(h.clone())];
+            if let Some(twin) = &self.twin_value_head {
+                critics.push(twin.forward(h.clone()));
+            }
+            return self.distributional_output(self.policy_head.forward(h), critics);
         }
-        // Dual trunk: h is [2, n, d] (policy trunk, value trunk). Each head is applied to both
-        // trunks with a broadcast matmul and the wanted half is sliced from the small output:
-        // slicing the narrow head output (and its backward, which scatters into zeros) is far
-        // cheaper than slicing the wide trunk features, and the unused half receives a zero
-        // gradient, so each head still learns from its own trunk only.
+        // Dual trunk: h is [K, n, d] (policy trunk, value trunk, twin trunk). Each head is
+        // applied to every trunk with a broadcast matmul and its own slice is kept from the
+        // small output: slicing the narrow head output (and its backward, which scatters into
+        // zeros) is far cheaper than slicing the wide trunk features, and the unused slices
+        // receive a zero gradient, so each head still learns from its own trunk only.
         let h = self
             .dual
             .as_ref()
@@ -150,10 +246,47 @@ impl<B: Backend> ActorCritic<B> {
         let logits = apply_linear(&self.policy_head, h.clone())
             .slice([0..1, 0..n, 0..a])
             .reshape([n, a]);
-        let values = apply_linear(&self.value_head, h)
-            .slice([1..2, 0..n, 0..1])
+        if self.n_quantiles == 0 {
+            let values = apply_linear(&self.value_head, h)
+                .slice([1..2, 0..n, 0..1])
+                .reshape([n]);
+            return ActorCriticOutput {
+                logits,
+                values,
+                quantiles: None,
+            };
+        }
+        let q = self.n_quantiles;
+        let mut critics = vec![
+            apply_linear(&self.value_head, h.clone())
+                .slice([1..2, 0..n, 0..q])
+                .reshape([n, q]),
+        ];
+        if let Some(twin) = &self.twin_value_head {
+            critics.push(
+                apply_linear(twin, h)
+                    .slice([2..3, 0..n, 0..q])
+                    .reshape([n, q]),
+            );
+        }
+        self.distributional_output(logits, critics)
+    }
+
+    fn distributional_output(
+        &self,
+        logits: Tensor<B, 2>,
+        critics: Vec<Tensor<B, 2>>,
+    ) -> ActorCriticOutput<B> {
+        let quantiles = Tensor::stack::<3>(critics, 1);
+        let [n, _, _] = quantiles.dims();
+        let values = reduce_critics(quantiles.clone(), self.critic_reduction)
+            .mean_dim(1)
             .reshape([n]);
-        ActorCriticOutput { logits, values }
+        ActorCriticOutput {
+            logits,
+            values,
+            quantiles: Some(quantiles),
+        }
     }
 
     /// Only the state values (cheaper when the policy is not needed).
@@ -165,11 +298,31 @@ impl<B: Backend> ActorCritic<B> {
         self.forward(obs).values
     }
 
-    /// Parameter ids of the value head (for a value learning-rate multiplier).
+    /// Quantiles of the critic's return distribution (0: a scalar critic).
+    pub fn n_quantiles(&self) -> usize {
+        self.n_quantiles
+    }
+
+    /// Number of critics (2 with a twin quantile critic).
+    pub fn n_critics(&self) -> usize {
+        1 + self.twin_value_head.is_some() as usize
+    }
+
+    /// How twin critics are combined.
+    pub fn critic_reduction(&self) -> CriticReduction {
+        self.critic_reduction
+    }
+
+    /// Parameter ids of the value head and the twin critic's head, if any (for a value
+    /// learning-rate multiplier). The dual trunk's weights hold every trunk in one tensor,
+    /// so the critic trunk is not in the group.
     pub fn value_head_param_ids(&self) -> Vec<ParamId> {
-        let mut ids = vec![self.value_head.weight.id];
-        if let Some(b) = &self.value_head.bias {
-            ids.push(b.id);
+        let mut ids = Vec::new();
+        for head in std::iter::once(&self.value_head).chain(&self.twin_value_head) {
+            ids.push(head.weight.id);
+            if let Some(b) = &head.bias {
+                ids.push(b.id);
+            }
         }
         ids
     }
@@ -290,6 +443,83 @@ mod tests {
         // Policy head gain 0.01: the initial policy is nearly uniform.
         let l: Vec<f32> = oa.logits.into_data().to_vec().unwrap();
         assert!(l.iter().all(|v| v.abs() < 0.1), "{l:?}");
+    }
+
+    fn t3(v: Vec<f32>, shape: [usize; 3]) -> Tensor<B, 3> {
+        Tensor::from_data(TensorData::new(v, shape), &Default::default())
+    }
+
+    #[test]
+    fn twin_reductions_are_pessimistic_as_documented() {
+        // Two samples, two critics, three quantiles.
+        let q = t3(
+            vec![
+                // sample 0: critic 0 mean 2, critic 1 mean 1 (unsorted)
+                1.0, 2.0, 3.0, /**/ 3.0, -1.0, 1.0, //
+                // sample 1: critic 0 mean 0, critic 1 mean 5
+                -1.0, 0.0, 1.0, /**/ 4.0, 5.0, 6.0,
+            ],
+            [2, 2, 3],
+        );
+        let mom: Vec<f32> = reduce_critics(q.clone(), CriticReduction::MinOfMeans)
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert_eq!(mom, vec![3.0, -1.0, 1.0, -1.0, 0.0, 1.0]);
+        let emin: Vec<f32> = reduce_critics(q, CriticReduction::ElementwiseMin)
+            .into_data()
+            .to_vec()
+            .unwrap();
+        // Sorted critics of sample 0: [1, 2, 3] and [-1, 1, 3] -> [-1, 1, 3].
+        assert_eq!(emin, vec![-1.0, 1.0, 3.0, -1.0, 0.0, 1.0]);
+        // One critic passes through.
+        let one = t3(vec![3.0, 1.0], [1, 1, 2]);
+        let r: Vec<f32> = reduce_critics(one, CriticReduction::ElementwiseMin)
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert_eq!(r, vec![3.0, 1.0]);
+    }
+
+    #[test]
+    fn quantile_critics_shapes_and_values_are_the_reduced_mean() {
+        let dev = Default::default();
+        for shared in [false, true] {
+            let net = ActorCriticConfig::new(4, 3)
+                .with_shared_trunk(shared)
+                .with_n_quantiles(8)
+                .with_twin_critic(true)
+                .with_critic_reduction(CriticReduction::ElementwiseMin)
+                .init::<B>(&dev);
+            assert_eq!((net.n_quantiles(), net.n_critics()), (8, 2));
+            assert_eq!(net.value_head_param_ids().len(), 4);
+            let out = net.forward(Tensor::ones([5, 4], &dev));
+            let q = out.quantiles.unwrap();
+            assert_eq!(q.dims(), [5, 2, 8]);
+            let want: Vec<f32> = reduce_critics(q, CriticReduction::ElementwiseMin)
+                .mean_dim(1)
+                .reshape([5])
+                .into_data()
+                .to_vec()
+                .unwrap();
+            let got: Vec<f32> = out.values.into_data().to_vec().unwrap();
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn the_scalar_critic_is_unchanged_by_the_quantile_options() {
+        // Same seed: the scalar network draws the same weights whatever the (unused) options.
+        let dev = Default::default();
+        let a = ActorCriticConfig::new(4, 2).with_seed(3).init::<B>(&dev);
+        let b = ActorCriticConfig::new(4, 2)
+            .with_seed(3)
+            .with_critic_reduction(CriticReduction::ElementwiseMin)
+            .init::<B>(&dev);
+        let x = Tensor::<B, 2>::ones([2, 4], &dev);
+        let (oa, ob) = (a.forward(x.clone()), b.forward(x));
+        assert_eq!(oa.values.to_data(), ob.values.to_data());
+        assert!(oa.quantiles.is_none());
     }
 
     #[test]

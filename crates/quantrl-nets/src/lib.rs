@@ -61,7 +61,9 @@ pub mod rnn;
 pub mod transformer;
 
 pub use activation::Activation;
-pub use actor_critic::{ActorCritic, ActorCriticConfig, ActorCriticOutput};
+pub use actor_critic::{
+    ActorCritic, ActorCriticConfig, ActorCriticOutput, CriticReduction, reduce_critics,
+};
 pub use clstm::{Clstm, ClstmConfig};
 pub use encoder::{EncoderState, SequenceEncoder};
 pub use gtrxl::{GruGate, Gtrxl, GtrxlConfig};
