@@ -7,7 +7,7 @@
 //! | --- | --- |
 //! | `state.json` | manifest: `format_version`, config, counters, RNG and environment state, and the size and FNV-1a hash of every other file |
 //! | `model.mpk` | network weights (Burn record, named MessagePack, full precision) |
-//! | `optimizer.mpk` | optimizer state (Burn record) |
+//! | `optimizer.mpk` | optimizer state (Burn record of the configured optimizer: AdamW's, or UPGD's) |
 //!
 //! Every file is written to a temporary file in the same directory, flushed to disk and
 //! renamed over the old one; `state.json` is written last, so a crash leaves either the old
@@ -24,9 +24,12 @@ use burn::optim::Optimizer;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use quantrl_core::{Rng, VecEnv};
+use quantrl_losses::cvar::CvarObjective;
 use quantrl_nets::ActorCritic;
+use quantrl_optim::RngNoise;
 use serde::{Deserialize, Serialize};
 
+use crate::optimizer::AnyOptimizer;
 use crate::{AlgoError, CheckpointError, EpisodeTracker, Ppo, TrainConfig};
 
 /// The checkpoint format this build writes and reads.
@@ -79,6 +82,13 @@ pub struct CheckpointState {
     pub env_state: Option<String>,
     /// Files of the checkpoint with their sizes and hashes.
     pub files: Vec<FileEntry>,
+    /// UPGD's perturbation-noise generator (absent for AdamW and in older checkpoints).
+    #[serde(default)]
+    pub optimizer_noise: Option<Rng>,
+    /// The CVaR objective with its current multiplier (distributional PPO with a CVaR
+    /// objective; absent otherwise and in older checkpoints).
+    #[serde(default)]
+    pub cvar_objective: Option<CvarObjective>,
 }
 
 /// FNV-1a, 64 bits.
@@ -238,12 +248,7 @@ fn build_model<B: AutodiffBackend>(
 ) -> Result<ActorCritic<B>, CheckpointError> {
     let fresh: ActorCritic<B> = state
         .config
-        .policy
-        .network(
-            state.obs_dim,
-            state.n_actions,
-            quantrl_core::derive_seed(state.config.seed, 1),
-        )
+        .network(state.obs_dim, state.n_actions)
         .init(device);
     let path = dir.join(MODEL);
     let record = decode::<B, <ActorCritic<B> as Module<B>>::Record>(bytes, &path, device)?;
@@ -264,8 +269,17 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
         let model_bytes = Recorder::<B>::record(&recorder, self.model.clone().into_record(), ())
             .map_err(|e| corrupt(&dir.join(MODEL), format!("cannot encode: {e:?}")))?;
-        let optim_bytes = Recorder::<B>::record(&recorder, self.optim.to_record(), ())
-            .map_err(|e| corrupt(&dir.join(OPTIM), format!("cannot encode: {e:?}")))?;
+        // Only the active optimizer's record: an AdamW checkpoint is byte-compatible with the
+        // ones written before the optimizer could be chosen.
+        let optim_bytes = match &self.optim {
+            AnyOptimizer::AdamW(o) => {
+                Recorder::<B>::record(&recorder, Optimizer::<ActorCritic<B>, B>::to_record(o), ())
+            }
+            AnyOptimizer::Upgd(o) => {
+                Recorder::<B>::record(&recorder, Optimizer::<ActorCritic<B>, B>::to_record(o), ())
+            }
+        }
+        .map_err(|e| corrupt(&dir.join(OPTIM), format!("cannot encode: {e:?}")))?;
         let mut files = Vec::new();
         for (name, bytes) in [(MODEL, &model_bytes), (OPTIM, &optim_bytes)] {
             let path = dir.join(name);
@@ -292,6 +306,8 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             episodes: self.episodes.clone(),
             env_state: self.env.save_state(),
             files,
+            optimizer_noise: self.optim.noise_rng().cloned(),
+            cvar_objective: self.dist.as_ref().and_then(|d| d.objective.clone()),
         };
         let path = dir.join(STATE);
         let text = serde_json::to_string_pretty(&state).expect("checkpoint state serializes");
@@ -345,10 +361,24 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         }
         config.validate()?;
         let model = build_model::<B>(&state, model_bytes, dir, device)?;
-        let optim_record = decode::<
-            B,
-            <crate::ppo::PpoOptimizer<B> as Optimizer<ActorCritic<B>, B>>::Record,
-        >(optim_bytes, &dir.join(OPTIM), device)?;
+        let optim_path = dir.join(OPTIM);
+        let optim_record: crate::optimizer::AnyOptimizerRecord<ActorCritic<B>, B> = if config
+            .optimizer
+            .upgd_settings()
+            .is_some()
+        {
+            let r = decode::<
+                B,
+                <quantrl_optim::Upgd<B, RngNoise> as Optimizer<ActorCritic<B>, B>>::Record,
+            >(optim_bytes, &optim_path, device)?;
+            (None, Some(r))
+        } else {
+            let r = decode::<
+                    B,
+                    <burn::optim::adaptor::OptimizerAdaptor<burn::optim::AdamW, ActorCritic<B>, B> as Optimizer<ActorCritic<B>, B>>::Record,
+                >(optim_bytes, &optim_path, device)?;
+            (Some(r), None)
+        };
         let mut learner = Self::new(config, env, device)?;
         // `new` reset the environments; put the saved ones back, or start fresh episodes
         // from a new seed when the environment cannot save its state.
@@ -363,7 +393,11 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 learner.env.reset(Some(seed), &mut learner.batch);
             }
         }
-        learner.optim = Self::make_optimizer(&learner.config, &model).load_record(optim_record);
+        learner.optim = Self::make_optimizer(&learner.config, &model, state.optimizer_noise)
+            .load_record(optim_record);
+        if let (Some(dist), Some(objective)) = (&mut learner.dist, state.cvar_objective) {
+            dist.objective = Some(objective);
+        }
         learner.model = model;
         learner.rng = state.rng;
         learner.num_timesteps = state.num_timesteps;

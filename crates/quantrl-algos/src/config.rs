@@ -1,9 +1,10 @@
 //! Training configuration: what a TOML file or the command line sets.
 
-use quantrl_core::{ConfigError, Schedule, check_closed, check_open, check_positive};
+use quantrl_core::{ConfigError, Schedule, check_closed, check_open, check_positive, derive_seed};
 use quantrl_nets::{Activation, ActorCriticConfig};
-use quantrl_optim::AdamWSettings;
 use serde::{Deserialize, Serialize};
+
+use crate::{DistributionalConfig, IrmPenaltyConfig, OptimizerConfig};
 
 /// PPO hyperparameters. Defaults are the RL-Zoo CartPole-v1 settings on top of SB3's PPO
 /// defaults.
@@ -41,6 +42,11 @@ pub struct PpoConfig {
     pub normalize_advantage: bool,
     /// Learning-rate multiplier of the value head (a parameter group).
     pub value_lr_multiplier: f64,
+    /// A quantile critic (and its CVaR objective) instead of the scalar critic; `None`
+    /// (the default) keeps the scalar critic.
+    pub distributional: Option<DistributionalConfig>,
+    /// An IRM penalty across the environment's regime labels; `None` (the default) for none.
+    pub irm: Option<IrmPenaltyConfig>,
 }
 
 impl Default for PpoConfig {
@@ -67,6 +73,8 @@ impl Default for PpoConfig {
             target_kl: None,
             normalize_advantage: true,
             value_lr_multiplier: 1.0,
+            distributional: None,
+            irm: None,
         }
     }
 }
@@ -115,7 +123,14 @@ impl PpoConfig {
         if let Some(k) = self.target_kl {
             check_positive("ppo.target_kl", k)?;
         }
-        check_positive("ppo.value_lr_multiplier", self.value_lr_multiplier)
+        check_positive("ppo.value_lr_multiplier", self.value_lr_multiplier)?;
+        if let Some(d) = &self.distributional {
+            d.validate()?;
+        }
+        if let Some(irm) = &self.irm {
+            irm.validate()?;
+        }
+        Ok(())
     }
 }
 
@@ -183,8 +198,8 @@ pub struct TrainConfig {
     pub ppo: PpoConfig,
     /// Network.
     pub policy: PolicyConfig,
-    /// Optimizer.
-    pub optimizer: AdamWSettings,
+    /// Optimizer: AdamW (a table without `kind`, as before), UPGD or AdaUPGD.
+    pub optimizer: OptimizerConfig,
     /// Periodic evaluation.
     pub eval: EvalConfig,
     /// Write a checkpoint every this many environment steps (0: only at the end).
@@ -199,7 +214,7 @@ impl Default for TrainConfig {
             total_steps: 100_000,
             ppo: PpoConfig::default(),
             policy: PolicyConfig::default(),
-            optimizer: AdamWSettings::default(),
+            optimizer: OptimizerConfig::default(),
             eval: EvalConfig::default(),
             checkpoint_every: 0,
         }
@@ -216,6 +231,18 @@ impl TrainConfig {
         self.policy.validate()?;
         self.optimizer.validate()?;
         self.eval.validate()
+    }
+
+    /// The network for an environment with `obs_dim` inputs and `n_actions` actions: the
+    /// policy config, the critic the PPO config asks for, weights seeded from `seed`.
+    pub fn network(&self, obs_dim: usize, n_actions: usize) -> ActorCriticConfig {
+        let base = self
+            .policy
+            .network(obs_dim, n_actions, derive_seed(self.seed, 1));
+        match &self.ppo.distributional {
+            Some(d) => d.network(base),
+            None => base,
+        }
     }
 
     /// Parse and validate a TOML document; unknown keys are errors.

@@ -33,6 +33,12 @@ pub enum AlgoError {
         /// The cause.
         source: std::io::Error,
     },
+    /// An IRM penalty is configured but the environment gave no regime label.
+    #[error("environment {env} gave no regime label (ppo.irm needs one for every sample)")]
+    MissingRegimeLabel {
+        /// The environment index in the batch.
+        env: usize,
+    },
     /// Training produced a non-finite loss or gradient: a silent NaN is never propagated.
     #[error("training diverged at update {update}: {what} is not finite")]
     Diverged {

@@ -44,6 +44,18 @@ pub struct UpdateStats {
     pub rollout_seconds: f64,
     /// Seconds spent in the update.
     pub update_seconds: f64,
+    /// Mean CVaR objective term of the loss (distributional PPO with a CVaR objective).
+    #[serde(default)]
+    pub cvar_loss: Option<f64>,
+    /// The critic's CVaR at the rollout's episode starts (with a CVaR objective).
+    #[serde(default)]
+    pub cvar_estimate: Option<f64>,
+    /// The weight on the CVaR term after the update (a constraint's multiplier moves).
+    #[serde(default)]
+    pub cvar_weight: Option<f64>,
+    /// Mean IRM penalty over the minibatches that held two regimes or more.
+    #[serde(default)]
+    pub irm_penalty: Option<f64>,
 }
 
 /// Result of a deterministic evaluation.

@@ -6,6 +6,11 @@
 //! JSON-lines [metrics](MetricsWriter), and atomic [checkpoints](checkpoint) that resume the
 //! same run. This is the only crate that calls `backward()` and steps optimizers.
 //!
+//! Options, each off by default: a [distributional](distributional) quantile critic with
+//! twin critics and a CVaR objective, the [optimizer](optimizer) (AdamW, UPGD, AdaUPGD, with
+//! parameter groups), and an [IRM](irm) penalty across the regimes an environment labels,
+//! with sparse IRM's feature selection.
+//!
 //! ```no_run
 //! use burn::backend::{Autodiff, NdArray};
 //! use quantrl_algos::{Ppo, TrainConfig, no_callback};
@@ -23,16 +28,22 @@
 mod buffer;
 pub mod checkpoint;
 mod config;
+pub mod distributional;
 mod error;
 mod events;
 pub mod gae;
+pub mod irm;
 mod metrics;
+pub mod optimizer;
 pub mod policy;
 mod ppo;
 
 pub use buffer::RolloutBuffer;
 pub use config::{EvalConfig, PolicyConfig, PpoConfig, TrainConfig};
+pub use distributional::{CvarPolicyConfig, DistributionalConfig, distributional_critic_loss};
 pub use error::{AlgoError, CheckpointError};
 pub use events::{Callback, EpisodeTracker, EvalStats, TrainEvent, UpdateStats};
+pub use irm::{IrmPenaltyConfig, IrmTarget, MaskedFeatures, SparseIrmConfig, sparse_irm};
 pub use metrics::MetricsWriter;
+pub use optimizer::{AdaUpgdConfig, AnyOptimizer, OptimizerConfig, UpgdConfig};
 pub use ppo::{MASKED_LOGIT, Ppo, PpoOptimizer, apply_mask, next_multiple_after, no_callback};

@@ -3,28 +3,52 @@
 //! The loop reads top-down: [`Ppo::collect_rollout`] fills the [`RolloutBuffer`] and computes
 //! GAE, [`Ppo::update`] runs the minibatch epochs. [`Ppo::learn`] repeats both until the step
 //! budget is spent, reporting [`TrainEvent`]s to a [`Callback`].
+//!
+//! Options on top of the scalar-critic PPO, each off by default (the default path computes
+//! exactly what it computed before they existed): a quantile critic with n-step distributional
+//! targets, twin critics and a CVaR objective ([`crate::distributional`]), the optimizer
+//! ([`crate::optimizer`]: AdamW, UPGD, AdaUPGD) and an IRM penalty across the regimes the
+//! environment labels ([`crate::irm`]).
 
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::optim::{AdamW, GradientsParams, Optimizer, adaptor::OptimizerAdaptor};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::{Tensor, TensorData, backend::AutodiffBackend};
-use quantrl_core::{Actions, Rng, StepBatch, VecEnv, derive_seed};
+use quantrl_core::{Actions, ConfigError, Rng, StepBatch, VecEnv, derive_seed};
 use quantrl_losses::categorical::{log_prob_entropy, one_hot};
-use quantrl_losses::ppo::{PpoLossConfig, PpoLossInputs, ppo_loss};
-use quantrl_nets::ActorCritic;
-use quantrl_optim::{GroupedOptimizer, ParamGroup, clip_grad_norm};
+use quantrl_losses::cvar::CvarObjective;
+use quantrl_losses::ppo::{
+    PpoLossConfig, PpoLossInputs, clipped_surrogate, normalize_advantages, ppo_loss,
+};
+use quantrl_nets::{ActorCritic, ActorCriticOutput, reduce_critics};
+use quantrl_optim::{ParamGroup, clip_grad_norm};
 
+use crate::distributional::{
+    DistributionalBuffer, DistributionalConfig, cvar_advantages, cvar_at_episode_starts,
+    distributional_critic_loss, nstep_quantile_targets,
+};
+use crate::irm::{IrmTarget, policy_irm_penalty, value_irm_penalty};
+use crate::optimizer::AnyOptimizer;
 use crate::policy::{host_to_tensor, select_actions, tensor_to_host};
 use crate::{
     AlgoError, Callback, EpisodeTracker, EvalStats, RolloutBuffer, TrainConfig, TrainEvent,
     UpdateStats, gae::compute_gae,
 };
 
-/// The optimizer PPO trains with: Burn's AdamW with parameter groups.
-pub type PpoOptimizer<B> = GroupedOptimizer<OptimizerAdaptor<AdamW, ActorCritic<B>, B>>;
+/// The optimizer PPO trains with: the configured one ([`crate::OptimizerConfig`]) with the
+/// value head in a parameter group.
+pub type PpoOptimizer<B> = AnyOptimizer<ActorCritic<B>, B>;
+
+/// The distributional critic's state between rollout and update.
+pub(crate) struct DistState {
+    pub(crate) config: DistributionalConfig,
+    pub(crate) buffer: DistributionalBuffer,
+    /// The CVaR objective, its multiplier moving with training.
+    pub(crate) objective: Option<CvarObjective>,
+}
 
 /// A PPO learner for discrete actions: the model, its optimizer, the environments and every
 /// counter needed to resume.
@@ -45,6 +69,10 @@ pub struct Ppo<B: AutodiffBackend, E: VecEnv> {
     /// Updates done.
     pub n_updates: u64,
     pub(crate) episodes: EpisodeTracker,
+    /// Distributional critic (targets, CVaR advantages); `None` for a scalar critic.
+    pub(crate) dist: Option<DistState>,
+    /// Regime label of every sample of the rollout, when an IRM penalty is configured.
+    pub(crate) regimes: Option<Vec<u32>>,
     n_actions: usize,
     obs_dim: usize,
 }
@@ -71,15 +99,29 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             .into());
         }
         let obs_dim = env.observation_space().flat_dim();
-        let model: ActorCritic<B> = config
-            .policy
-            .network(obs_dim, n_actions, derive_seed(config.seed, 1))
-            .init(device);
-        let optim = Self::make_optimizer(&config, &model);
+        let model: ActorCritic<B> = config.network(obs_dim, n_actions).init(device);
+        let optim = Self::make_optimizer(&config, &model, None);
         let mut batch = StepBatch::for_env(&env);
         env.reset(Some(derive_seed(config.seed, 2)), &mut batch);
         let n_envs = config.ppo.n_envs;
         let mask_len = batch.action_masks.as_ref().map(|_| n_actions);
+        let rollout = config.ppo.n_steps * n_envs;
+        let regimes = match config.ppo.irm {
+            Some(_) if env.regime_label(0).is_none() => {
+                return Err(ConfigError::Inconsistent(format!(
+                    "ppo.irm needs regime labels, and the environment {} gives none",
+                    env.name()
+                ))
+                .into());
+            }
+            Some(_) => Some(vec![0u32; rollout]),
+            None => None,
+        };
+        let dist = config.ppo.distributional.as_ref().map(|d| DistState {
+            buffer: DistributionalBuffer::new(config.ppo.n_steps, n_envs, d.n_quantiles),
+            objective: d.cvar.as_ref().map(|c| c.objective.clone()),
+            config: d.clone(),
+        });
         Ok(Self {
             buffer: RolloutBuffer::new(config.ppo.n_steps, n_envs, obs_dim, mask_len),
             episode_starts: vec![1.0; n_envs],
@@ -88,6 +130,8 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             num_timesteps: 0,
             n_updates: 0,
             episodes: EpisodeTracker::new(n_envs, 100),
+            dist,
+            regimes,
             model,
             optim,
             env,
@@ -98,7 +142,14 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         })
     }
 
-    pub(crate) fn make_optimizer(config: &TrainConfig, model: &ActorCritic<B>) -> PpoOptimizer<B> {
+    /// The configured optimizer with the value head(s) in a group when
+    /// `value_lr_multiplier != 1`; UPGD's noise continues `noise` (a checkpoint's) or starts
+    /// from the run's seed.
+    pub(crate) fn make_optimizer(
+        config: &TrainConfig,
+        model: &ActorCritic<B>,
+        noise: Option<Rng>,
+    ) -> PpoOptimizer<B> {
         let groups = if config.ppo.value_lr_multiplier != 1.0 {
             vec![ParamGroup {
                 name: "value_head".into(),
@@ -108,7 +159,8 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         } else {
             vec![]
         };
-        GroupedOptimizer::new(config.optimizer.init::<B, ActorCritic<B>>(), groups)
+        let noise = noise.unwrap_or_else(|| Rng::seed_from_u64(derive_seed(config.seed, 4)));
+        config.optimizer.init::<B, ActorCritic<B>>(groups, noise)
     }
 
     pub(crate) fn obs_dim_(&self) -> usize {
@@ -127,6 +179,39 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
     /// The environments.
     pub fn env(&self) -> &E {
         &self.env
+    }
+
+    /// Continue training on other environments (continual learning: a market that changes
+    /// regime): `env` replaces the current ones (same number of copies, observation and
+    /// action spaces), is reset from `seed`, and episode statistics start afresh. The model,
+    /// the optimizer state and the counters carry over. Returns the old environments.
+    pub fn replace_env(&mut self, mut env: E, seed: u64) -> Result<E, AlgoError> {
+        if env.num_envs() != self.config.ppo.n_envs
+            || env.observation_space().flat_dim() != self.obs_dim
+            || env.action_space().n() != Some(self.n_actions)
+            || env.has_action_masks() != self.env.has_action_masks()
+        {
+            return Err(ConfigError::Inconsistent(format!(
+                "replacement environment {} does not have {} copies with {} observations and \
+                 {} actions",
+                env.name(),
+                self.config.ppo.n_envs,
+                self.obs_dim,
+                self.n_actions
+            ))
+            .into());
+        }
+        if self.regimes.is_some() && env.regime_label(0).is_none() {
+            return Err(ConfigError::Inconsistent(format!(
+                "ppo.irm needs regime labels, and the environment {} gives none",
+                env.name()
+            ))
+            .into());
+        }
+        env.reset(Some(seed), &mut self.batch);
+        self.episode_starts.fill(1.0);
+        self.episodes = EpisodeTracker::new(self.config.ppo.n_envs, 100);
+        Ok(std::mem::replace(&mut self.env, env))
     }
 
     /// The device the learner runs on.
@@ -162,6 +247,20 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         for t in 0..self.config.ppo.n_steps {
             let base = t * n;
             let out = policy.forward(host_to_tensor(&self.batch.obs, n, d, &self.device));
+            if let Some(dist) = &mut self.dist {
+                let q = dist.buffer.n_quantiles;
+                let reduced = reduced_quantiles(&out, dist.config.twin_reduction);
+                dist.buffer.quantiles[base * q..(base + n) * q].copy_from_slice(&reduced);
+            }
+            if let Some(regimes) = &mut self.regimes {
+                for i in 0..n {
+                    regimes[base + i] = self
+                        .env
+                        .regime_label(i)
+                        .ok_or_else(|| AlgoError::MissingRegimeLabel { env: i })?
+                        as u32;
+                }
+            }
             let mut logits = tensor_to_host(out.logits);
             let values = tensor_to_host(out.values);
             if let (Some(masks), Some(stored)) =
@@ -194,8 +293,13 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 self.episodes.record(i, self.batch.rewards[i], done);
                 self.buffer.rewards[base + i] = self.batch.rewards[i];
                 self.episode_starts[i] = done as u8 as f32;
-                if self.batch.truncated[i] && !self.batch.terminated[i] {
+                let cut = self.batch.truncated[i] && !self.batch.terminated[i];
+                if cut {
                     truncated_rows.push(i);
+                }
+                if let Some(dist) = &mut self.dist {
+                    dist.buffer.rewards[base + i] = self.batch.rewards[i];
+                    dist.buffer.truncated[base + i] = cut;
                 }
             }
             if !truncated_rows.is_empty() {
@@ -203,19 +307,57 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 for &i in &truncated_rows {
                     final_obs.extend_from_slice(self.batch.final_obs_of(i));
                 }
-                let v = tensor_to_host(policy.values(host_to_tensor(
-                    &final_obs,
-                    truncated_rows.len(),
-                    d,
-                    &self.device,
-                )));
+                let final_obs = host_to_tensor(&final_obs, truncated_rows.len(), d, &self.device);
+                let v = match &mut self.dist {
+                    None => tensor_to_host(policy.values(final_obs)),
+                    Some(dist) => {
+                        let out = policy.forward(final_obs);
+                        let reduced = reduced_quantiles(&out, dist.config.twin_reduction);
+                        let q = dist.buffer.n_quantiles;
+                        for (k, &i) in truncated_rows.iter().enumerate() {
+                            let j = base + i;
+                            dist.buffer.final_quantiles[j * q..(j + 1) * q]
+                                .copy_from_slice(&reduced[k * q..(k + 1) * q]);
+                        }
+                        tensor_to_host(out.values)
+                    }
+                };
                 for (k, &i) in truncated_rows.iter().enumerate() {
                     self.buffer.rewards[base + i] += gamma * v[k];
                 }
             }
         }
-        let last_values =
-            tensor_to_host(policy.values(host_to_tensor(&self.batch.obs, n, d, &self.device)));
+        let last_obs = host_to_tensor(&self.batch.obs, n, d, &self.device);
+        let last_values = match &mut self.dist {
+            None => tensor_to_host(policy.values(last_obs)),
+            Some(dist) => {
+                let out = policy.forward(last_obs);
+                dist.buffer.last_quantiles = reduced_quantiles(&out, dist.config.twin_reduction);
+                tensor_to_host(out.values)
+            }
+        };
+        if let Some(dist) = &mut self.dist {
+            let p = &self.config.ppo;
+            nstep_quantile_targets(
+                &mut dist.buffer,
+                &self.buffer.episode_starts,
+                &self.episode_starts,
+                n,
+                p.gamma,
+                dist.config.n_step,
+            );
+            if let Some(c) = &dist.config.cvar {
+                cvar_advantages(
+                    &mut dist.buffer,
+                    &self.buffer.episode_starts,
+                    &self.episode_starts,
+                    n,
+                    p.gamma,
+                    c,
+                    &mut self.rng,
+                );
+            }
+        }
         let b = &mut self.buffer;
         compute_gae(
             &b.rewards,
@@ -252,8 +394,21 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             self.n_actions,
         );
         let (n_epochs, target_kl, max_grad_norm) = (p.n_epochs, p.target_kl, p.max_grad_norm);
+        // The distributional critic replaces the scalar value loss (same coefficient).
+        let (vf_coef, irm) = (p.vf_coef, p.irm);
+        let loss_config = if self.dist.is_some() {
+            PpoLossConfig {
+                vf_coef: 0.0,
+                ..loss_config
+            }
+        } else {
+            loss_config
+        };
         let mut indices: Vec<usize> = (0..n_total).collect();
         let mut logged: Vec<Tensor<B::InnerBackend, 1>> = Vec::new();
+        // CVaR surrogate term and IRM penalty per minibatch, when enabled.
+        let (mut cvar_logged, mut irm_logged) = (Vec::new(), Vec::new());
+        let (mut targets, mut cvar_adv, mut labels) = (vec![], vec![], vec![]);
         let mut grad_norms = Vec::new();
         let mut epochs = 0;
         let mut early_stopped = false;
@@ -271,28 +426,93 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 let t1 =
                     |v: &Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v.clone(), [m]), dev);
                 let out = self.model.forward(host_to_tensor(&obs, m, d, dev));
+                let quantiles = out.quantiles;
                 let logits = if mask.is_empty() {
                     out.logits
                 } else {
                     out.logits
                         + Tensor::<B, 2>::from_data(TensorData::new(mask.clone(), [m, a]), dev)
                 };
-                let (log_prob, entropy) = log_prob_entropy(
-                    logits,
-                    Tensor::from_data(TensorData::new(one_hot(&act, a), [m, a]), dev),
-                );
+                let actions_one_hot: Tensor<B, 2> =
+                    Tensor::from_data(TensorData::new(one_hot(&act, a), [m, a]), dev);
+                let (log_prob, entropy) = log_prob_entropy(logits.clone(), actions_one_hot.clone());
                 let terms = ppo_loss(
                     PpoLossInputs {
-                        log_prob,
+                        log_prob: log_prob.clone(),
                         old_log_prob: t1(&lp),
                         entropy,
                         advantages: t1(&adv),
-                        values: out.values,
+                        values: out.values.clone(),
                         old_values: t1(&val),
                         returns: t1(&ret),
                     },
                     &loss_config,
                 );
+                let mut loss = terms.loss.clone();
+                let mut value_loss = terms.value_loss.clone();
+                if let Some(dist) = &self.dist {
+                    let q = dist.buffer.n_quantiles;
+                    gather_rows(&dist.buffer.targets, q, chunk, &mut targets);
+                    let critic_loss = distributional_critic_loss(
+                        quantiles.expect("a distributional config builds a quantile critic"),
+                        Tensor::from_data(TensorData::new(targets.clone(), [m, q]), dev),
+                        dist.config.kappa,
+                    );
+                    loss = loss + critic_loss.clone().mul_scalar(vf_coef);
+                    value_loss = critic_loss;
+                    if let Some(objective) = &dist.objective {
+                        gather_rows(&dist.buffer.cvar_advantages, 1, chunk, &mut cvar_adv);
+                        let adv_c = t1(&cvar_adv);
+                        let adv_c = if loss_config.normalize_advantage {
+                            normalize_advantages(adv_c)
+                        } else {
+                            adv_c
+                        };
+                        let (surrogate_loss, _) = clipped_surrogate(
+                            log_prob.clone(),
+                            t1(&lp),
+                            adv_c,
+                            loss_config.clip_range,
+                        );
+                        let cvar_term = objective.loss(surrogate_loss.neg());
+                        cvar_logged.push(cvar_term.clone().inner());
+                        loss = loss + cvar_term;
+                    }
+                }
+                if let (Some(irm), Some(regimes)) = (irm, &self.regimes) {
+                    labels.clear();
+                    labels.extend(chunk.iter().map(|&i| regimes[i] as usize));
+                    let mut penalty: Option<Tensor<B, 1>> = None;
+                    if matches!(irm.target, IrmTarget::Policy | IrmTarget::Both) {
+                        let adv_t = t1(&adv);
+                        let adv_t = if loss_config.normalize_advantage {
+                            normalize_advantages(adv_t)
+                        } else {
+                            adv_t
+                        };
+                        penalty = policy_irm_penalty(
+                            logits,
+                            actions_one_hot,
+                            log_prob,
+                            t1(&lp),
+                            adv_t,
+                            &labels,
+                        )
+                        .map(|t| t.penalty_mean);
+                    }
+                    if matches!(irm.target, IrmTarget::Value | IrmTarget::Both)
+                        && let Some(t) = value_irm_penalty(out.values, t1(&ret), &labels)
+                    {
+                        penalty = Some(match penalty {
+                            Some(p) => p + t.penalty_mean,
+                            None => t.penalty_mean,
+                        });
+                    }
+                    if let Some(p) = penalty {
+                        irm_logged.push(p.clone().inner());
+                        loss = loss + p.mul_scalar(irm.penalty_weight);
+                    }
+                }
                 if let Some(kl) = target_kl {
                     let approx_kl: f64 = terms.approx_kl.clone().into_scalar().elem();
                     if approx_kl > 1.5 * kl {
@@ -302,9 +522,9 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 }
                 let row = Tensor::cat(
                     vec![
-                        terms.loss.clone().inner(),
+                        loss.clone().inner(),
                         terms.policy_loss.inner(),
-                        terms.value_loss.inner(),
+                        value_loss.inner(),
                         terms.entropy_loss.inner(),
                         terms.approx_kl.inner(),
                         terms.clip_fraction.inner(),
@@ -312,7 +532,7 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                     0,
                 );
                 logged.push(row);
-                let mut grads = GradientsParams::from_grads(terms.loss.backward(), &self.model);
+                let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
                 let norm = clip_grad_norm(&self.model, &mut grads, max_grad_norm);
                 if !norm.is_finite() {
                     return Err(AlgoError::Diverged {
@@ -342,6 +562,28 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 what: "loss".into(),
             });
         }
+        let mean_of = |v: Vec<Tensor<B::InnerBackend, 1>>| {
+            (!v.is_empty()).then(|| {
+                let k = v.len() as f64;
+                tensor_to_host(Tensor::cat(v, 0))
+                    .iter()
+                    .map(|&x| x as f64)
+                    .sum::<f64>()
+                    / k
+            })
+        };
+        let (cvar_loss, irm_penalty) = (mean_of(cvar_logged), mean_of(irm_logged));
+        let (mut cvar_estimate, mut cvar_weight) = (None, None);
+        if let Some(dist) = &mut self.dist
+            && let Some(objective) = &mut dist.objective
+        {
+            cvar_estimate =
+                cvar_at_episode_starts(&dist.buffer.cvar_values, &self.buffer.episode_starts);
+            cvar_weight = Some(match cvar_estimate {
+                Some(c) => objective.update(c),
+                None => objective_weight(objective),
+            });
+        }
         let (ep_return_mean, ep_length_mean) = self.episodes.means();
         Ok(UpdateStats {
             timesteps: self.num_timesteps,
@@ -362,6 +604,10 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             ep_length_mean,
             rollout_seconds: 0.0,
             update_seconds: 0.0,
+            cvar_loss,
+            cvar_estimate,
+            cvar_weight,
+            irm_penalty,
         })
     }
 
@@ -491,6 +737,35 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 return Ok(last_eval);
             }
         }
+    }
+}
+
+/// The weight a CVaR objective puts on its term now.
+fn objective_weight(objective: &CvarObjective) -> f64 {
+    match objective {
+        CvarObjective::Penalty { weight } => *weight,
+        CvarObjective::Constraint(m) => m.multiplier,
+    }
+}
+
+/// The critics' quantiles of a forward pass reduced to one distribution per row, on the host
+/// (`[batch * N]`).
+fn reduced_quantiles<B: burn::tensor::backend::Backend>(
+    out: &ActorCriticOutput<B>,
+    reduction: quantrl_nets::CriticReduction,
+) -> Vec<f32> {
+    let q = out
+        .quantiles
+        .clone()
+        .expect("a distributional config builds a quantile critic");
+    tensor_to_host(reduce_critics(q, reduction))
+}
+
+/// Rows `idx` of a host matrix with `width` columns, into `out`.
+fn gather_rows(data: &[f32], width: usize, idx: &[usize], out: &mut Vec<f32>) {
+    out.clear();
+    for &i in idx {
+        out.extend_from_slice(&data[i * width..(i + 1) * width]);
     }
 }
 

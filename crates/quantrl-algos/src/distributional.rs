@@ -1,0 +1,495 @@
+//! Distributional PPO: a quantile critic trained with the quantile Huber loss against n-step
+//! distributional targets, optional twin critics, and a CVaR objective for the policy.
+//!
+//! # The critic
+//!
+//! The critic outputs `N` quantiles `θ_i(s)` of the return distribution `Z^π(s)` at the levels
+//! `τ_i = (2i + 1) / 2N` (QR-DQN's parameterization: Dabney et al. 2018, "Distributional
+//! Reinforcement Learning with Quantile Regression"), for the state value rather than an
+//! action value. Advantages for the policy come from its mean (GAE on
+//! `V(s) = mean_i θ_i(s)`), exactly as with a scalar critic.
+//!
+//! # The target: n-step distributional Bellman targets
+//!
+//! For a sample at step `t` of one environment, with `k <= n` the number of steps until the
+//! n-step horizon, the rollout's end or the episode's end, whichever comes first:
+//!
+//! ```text
+//! target_j(t) = Σ_{i<k} γ^i r_{t+i}  +  γ^k θ_j^old(s_{t+k})      j = 0..N-1
+//! ```
+//!
+//! where `θ^old` are the quantiles recorded at rollout time (fixed during the update, as PPO's
+//! returns are), combined over twin critics by their [`CriticReduction`]; the bootstrap is the
+//! next rollout state, the last observation after the rollout, the final observation of an
+//! episode cut by a time limit (its quantiles are computed when it is cut), and nothing after a
+//! terminal state (then every `target_j` is the reward sum). This is the multi-step
+//! distributional target of Rainbow (Hessel et al. 2018) with QR-DQN's quantile regression:
+//! because the quantile Huber loss is linear in the target distribution, one sampled
+//! transition gives an unbiased gradient of the loss against the mixture over next states,
+//! so the critic learns the distribution of the return under `π` (Rowland et al. 2018), not
+//! only its mean.
+//!
+//! The construction `target_j = R^λ_t + (θ_j^old(s_t) - mean θ^old(s_t))` (the TD(λ) return
+//! shifted by the old quantiles' deviations) was considered and rejected: its targets are the
+//! old quantiles translated, so the spread of the learned distribution never moves from its
+//! initialization and its CVaR carries no information.
+//!
+//! Every critic is regressed on the same targets ([`distributional_critic_loss`]); the targets
+//! come from the reduced (pessimistic) distribution of the old critics.
+//!
+//! # The CVaR objective
+//!
+//! The policy is made to care about `CVaR_α(Z(s))`, the mean of the worst `α` fraction of
+//! returns from a state, with the CVaR policy gradient of Tamar, Glassner & Mannor (2015,
+//! "Optimizing the CVaR via Sampling"): for a return sample `R` from `s`,
+//!
+//! ```text
+//! ∇ CVaR_α(Z(s)) = E[ min(R - VaR_α(s), 0) / α · ∇ log π(a|s) ]
+//! ```
+//!
+//! Tamar et al. estimate `VaR_α` from a batch of whole-episode returns; here the quantile
+//! critic gives it per state: `VaR_α(s) = θ_(⌈αN⌉)(s)`, the lowest sorted atom whose
+//! cumulative mass reaches `α`. `R_t` is the discounted sum of the rollout's rewards from `t`
+//! to the episode's end; where the rollout (or a time limit) cuts the episode, the rest of the
+//! return is one draw from the critic's distribution at the cut (an atom chosen uniformly, a
+//! sample of `Z(s_cut)`), so `R_t` stays a sample of the return distribution, tail included.
+//! The *CVaR advantage* `A^C_t = min(R_t - VaR_α(s_t), 0) / α` is non-zero only for samples in
+//! the tail of their own state's distribution. The policy loss adds a second clipped surrogate
+//! on `A^C` (normalized like the mean advantage) through [`CvarObjective::loss`]:
+//!
+//! ```text
+//! L = L^clip(A) - w · S^clip(A^C)              (penalty, weight w)
+//! L = L^clip(A) - λ · (S^clip(A^C) - c)        (constraint CVaR_α >= c, λ by dual ascent)
+//! ```
+//!
+//! with `S^clip = -L^clip` the clipped surrogate's improvement estimate. The multiplier moves
+//! after each update by `λ <- max(0, λ + lr (c - Ĉ))`, where `Ĉ` is the critic's CVaR at the
+//! episode starts of the rollout (no move when the rollout has none). With advantage
+//! normalization the weight is relative to the mean-return term.
+
+use burn::tensor::{Tensor, backend::Backend};
+use quantrl_core::{ConfigError, Rng};
+use quantrl_losses::cvar::{CvarObjective, QuantileCvar, check_alpha, cvar_weights};
+use quantrl_losses::quantile::{QuantileHuberConfig, check_n_quantiles, quantile_huber_loss};
+use quantrl_nets::{ActorCriticConfig, CriticReduction};
+use serde::{Deserialize, Serialize};
+
+/// The distributional critic's settings (`[ppo.distributional]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DistributionalConfig {
+    /// Quantiles of the return distribution, `>= 1`.
+    pub n_quantiles: usize,
+    /// Two quantile critics, combined by `twin_reduction`.
+    pub twin_critics: bool,
+    /// How twin critics combine (targets, values, CVaR).
+    pub twin_reduction: CriticReduction,
+    /// Steps of real rewards before the bootstrap in the targets, `>= 1`.
+    pub n_step: usize,
+    /// Huber threshold of the quantile loss, `> 0`.
+    pub kappa: f64,
+    /// The CVaR objective for the policy; `None` is risk-neutral.
+    pub cvar: Option<CvarPolicyConfig>,
+}
+
+impl Default for DistributionalConfig {
+    fn default() -> Self {
+        Self {
+            n_quantiles: 32,
+            twin_critics: false,
+            twin_reduction: CriticReduction::MinOfMeans,
+            n_step: 8,
+            kappa: 1.0,
+            cvar: None,
+        }
+    }
+}
+
+/// The CVaR objective's settings (`[ppo.distributional.cvar]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CvarPolicyConfig {
+    /// Tail fraction `α` in `(0, 1)`.
+    pub alpha: f64,
+    /// A penalty weight or a constraint with its Lagrange multiplier.
+    pub objective: CvarObjective,
+    /// How the CVaR of a quantile distribution is computed.
+    pub convention: QuantileCvar,
+}
+
+impl Default for CvarPolicyConfig {
+    fn default() -> Self {
+        Self {
+            alpha: 0.1,
+            objective: CvarObjective::Penalty { weight: 1.0 },
+            convention: QuantileCvar::Fractional,
+        }
+    }
+}
+
+impl DistributionalConfig {
+    /// Check every field; errors name the field under `ppo.distributional`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_n_quantiles("ppo.distributional.n_quantiles", self.n_quantiles)?;
+        if self.n_step == 0 {
+            return Err(ConfigError::out_of_range(
+                "ppo.distributional.n_step",
+                0,
+                ">= 1",
+            ));
+        }
+        QuantileHuberConfig {
+            kappa: self.kappa,
+            sum_over_quantiles: true,
+        }
+        .validate()
+        .map_err(|_| {
+            ConfigError::out_of_range("ppo.distributional.kappa", self.kappa, "finite and > 0")
+        })?;
+        if let Some(c) = &self.cvar {
+            check_alpha("ppo.distributional.cvar.alpha", c.alpha)?;
+            c.objective.validate()?;
+        }
+        Ok(())
+    }
+
+    /// The network with this critic.
+    pub fn network(&self, base: ActorCriticConfig) -> ActorCriticConfig {
+        base.with_n_quantiles(self.n_quantiles)
+            .with_twin_critic(self.twin_critics)
+            .with_critic_reduction(self.twin_reduction)
+    }
+}
+
+/// The quantile Huber loss of every critic against shared targets (sb3-contrib's TQC form:
+/// summed over the current quantiles, averaged over targets, critics and batch).
+///
+/// # Shapes
+/// - `current`: `[batch, n_critics, N]` (with gradient)
+/// - `targets`: `[batch, M]` (no gradient)
+/// - output: `[1]`
+pub fn distributional_critic_loss<B: Backend>(
+    current: Tensor<B, 3>,
+    targets: Tensor<B, 2>,
+    kappa: f64,
+) -> Tensor<B, 1> {
+    quantile_huber_loss(
+        current,
+        targets.unsqueeze_dim(1),
+        None,
+        &QuantileHuberConfig {
+            kappa,
+            sum_over_quantiles: true,
+        },
+    )
+}
+
+/// The host-side rollout data a distributional update needs, laid out `[step][env]` like
+/// [`RolloutBuffer`](crate::RolloutBuffer), with `N` quantiles per entry.
+#[derive(Debug, Clone)]
+pub struct DistributionalBuffer {
+    /// Quantiles per distribution.
+    pub n_quantiles: usize,
+    /// Old (rollout-time) quantiles of each observation, critics reduced, `[T * E * N]`.
+    pub quantiles: Vec<f32>,
+    /// Rewards without the scalar truncation bootstrap, `[T * E]`.
+    pub rewards: Vec<f32>,
+    /// Whether the episode was cut by a time limit after the step (then `final_quantiles`
+    /// holds the bootstrap distribution), `[T * E]`.
+    pub truncated: Vec<bool>,
+    /// Quantiles of the final observation where `truncated`, `[T * E * N]`.
+    pub final_quantiles: Vec<f32>,
+    /// Quantiles of the observation after the rollout, `[E * N]`.
+    pub last_quantiles: Vec<f32>,
+    /// Targets, `[T * E * N]`.
+    pub targets: Vec<f32>,
+    /// CVaR advantages (empty without a CVaR objective), `[T * E]`.
+    pub cvar_advantages: Vec<f32>,
+    /// Critic's CVaR of each observation (empty without a CVaR objective), `[T * E]`.
+    pub cvar_values: Vec<f32>,
+}
+
+impl DistributionalBuffer {
+    /// Zeroed buffers for `n_steps * n_envs` samples.
+    pub fn new(n_steps: usize, n_envs: usize, n_quantiles: usize) -> Self {
+        let n = n_steps * n_envs;
+        Self {
+            n_quantiles,
+            quantiles: vec![0.0; n * n_quantiles],
+            rewards: vec![0.0; n],
+            truncated: vec![false; n],
+            final_quantiles: vec![0.0; n * n_quantiles],
+            last_quantiles: vec![0.0; n_envs * n_quantiles],
+            targets: vec![0.0; n * n_quantiles],
+            cvar_advantages: Vec::new(),
+            cvar_values: Vec::new(),
+        }
+    }
+}
+
+/// n-step distributional targets (see the [module docs](self)), written into
+/// `buffer.targets`.
+///
+/// `episode_starts[t * E + e]` is 1 where the observation at `t` starts an episode (so step
+/// `t - 1` ended one) and `next_episode_starts[e]` the same for the observation after the
+/// rollout, as for [`compute_gae`](crate::gae::compute_gae).
+pub fn nstep_quantile_targets(
+    buffer: &mut DistributionalBuffer,
+    episode_starts: &[f32],
+    next_episode_starts: &[f32],
+    n_envs: usize,
+    gamma: f64,
+    n_step: usize,
+) {
+    let q = buffer.n_quantiles;
+    let total = buffer.rewards.len();
+    let n_steps = total / n_envs;
+    let done = |s: usize, e: usize| -> bool {
+        if s + 1 < n_steps {
+            episode_starts[(s + 1) * n_envs + e] > 0.5
+        } else {
+            next_episode_starts[e] > 0.5
+        }
+    };
+    for t in 0..n_steps {
+        for e in 0..n_envs {
+            let mut g = 0.0f64;
+            let mut discount = 1.0f64;
+            let mut k = 0;
+            let bootstrap: Option<&[f32]> = loop {
+                let s = t + k;
+                let i = s * n_envs + e;
+                g += discount * buffer.rewards[i] as f64;
+                discount *= gamma;
+                if done(s, e) {
+                    break buffer.truncated[i].then(|| &buffer.final_quantiles[i * q..(i + 1) * q]);
+                }
+                k += 1;
+                if k == n_step || s + 1 == n_steps {
+                    break Some(if s + 1 < n_steps {
+                        let j = (s + 1) * n_envs + e;
+                        &buffer.quantiles[j * q..(j + 1) * q]
+                    } else {
+                        &buffer.last_quantiles[e * q..(e + 1) * q]
+                    });
+                }
+            };
+            let out = &mut buffer.targets[(t * n_envs + e) * q..(t * n_envs + e + 1) * q];
+            match bootstrap {
+                Some(theta) => {
+                    for (o, &th) in out.iter_mut().zip(theta) {
+                        *o = (g + discount * th as f64) as f32;
+                    }
+                }
+                None => out.fill(g as f32),
+            }
+        }
+    }
+}
+
+/// `CVaR_alpha` of each row of host quantiles `[n * N]` (rows sorted first).
+pub fn cvar_of_rows(
+    quantiles: &[f32],
+    n_quantiles: usize,
+    alpha: f64,
+    convention: QuantileCvar,
+) -> Vec<f32> {
+    let w = cvar_weights(n_quantiles, alpha, convention);
+    let mut row = vec![0f32; n_quantiles];
+    quantiles
+        .chunks_exact(n_quantiles)
+        .map(|r| {
+            row.copy_from_slice(r);
+            row.sort_by(f32::total_cmp);
+            row.iter().zip(&w).map(|(&x, &w)| x as f64 * w).sum::<f64>() as f32
+        })
+        .collect()
+}
+
+/// `VaR_alpha` of each row of host quantiles `[n * N]`: the `⌈αN⌉`-th smallest atom.
+pub fn var_of_rows(quantiles: &[f32], n_quantiles: usize, alpha: f64) -> Vec<f32> {
+    let k = ((alpha * n_quantiles as f64).ceil() as usize).clamp(1, n_quantiles) - 1;
+    let mut row = vec![0f32; n_quantiles];
+    quantiles
+        .chunks_exact(n_quantiles)
+        .map(|r| {
+            row.copy_from_slice(r);
+            row.sort_by(f32::total_cmp);
+            row[k]
+        })
+        .collect()
+}
+
+/// CVaR advantages `min(R_t - VaR_α(s_t), 0) / α` (see the [module docs](self)) into
+/// `buffer.cvar_advantages`, and the critic's CVaR of every observation into
+/// `buffer.cvar_values`. Where an episode is cut, the rest of the return is an atom of the
+/// critic's distribution drawn with `rng`.
+pub fn cvar_advantages(
+    buffer: &mut DistributionalBuffer,
+    episode_starts: &[f32],
+    next_episode_starts: &[f32],
+    n_envs: usize,
+    gamma: f64,
+    config: &CvarPolicyConfig,
+    rng: &mut Rng,
+) {
+    let q = buffer.n_quantiles;
+    let total = buffer.rewards.len();
+    let n_steps = total / n_envs;
+    let var = var_of_rows(&buffer.quantiles, q, config.alpha);
+    buffer.cvar_values = cvar_of_rows(&buffer.quantiles, q, config.alpha, config.convention);
+    buffer.cvar_advantages.resize(total, 0.0);
+    let mut draw = |row: &[f32]| row[rng.below(q as u64) as usize] as f64;
+    for e in 0..n_envs {
+        let mut next = draw(&buffer.last_quantiles[e * q..(e + 1) * q]);
+        for t in (0..n_steps).rev() {
+            let i = t * n_envs + e;
+            let done = if t + 1 < n_steps {
+                episode_starts[(t + 1) * n_envs + e] > 0.5
+            } else {
+                next_episode_starts[e] > 0.5
+            };
+            let rest = match (done, buffer.truncated[i]) {
+                (false, _) => next,
+                (true, true) => draw(&buffer.final_quantiles[i * q..(i + 1) * q]),
+                (true, false) => 0.0,
+            };
+            let ret = buffer.rewards[i] as f64 + gamma * rest;
+            buffer.cvar_advantages[i] = ((ret - var[i] as f64).min(0.0) / config.alpha) as f32;
+            next = ret;
+        }
+    }
+}
+
+/// The critic's CVaR at the rollout's episode starts, averaged (`None` when the rollout has
+/// no episode start): the estimate a CVaR constraint's multiplier is moved with.
+pub fn cvar_at_episode_starts(cvar_values: &[f32], episode_starts: &[f32]) -> Option<f64> {
+    let (sum, count) = cvar_values
+        .iter()
+        .zip(episode_starts)
+        .filter(|(_, s)| **s > 0.5)
+        .fold((0.0, 0usize), |(s, c), (&v, _)| (s + v as f64, c + 1));
+    (count > 0).then(|| sum / count as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two environments, three steps, two quantiles, γ = 0.5, n = 2. Env 0: no episode end,
+    /// so targets bootstrap from the state two steps ahead or the last observation. Env 1:
+    /// terminates after step 0 (no bootstrap) and is cut by a time limit after step 2
+    /// (bootstrap from the final observation's quantiles).
+    #[test]
+    fn nstep_targets_match_a_hand_computed_case() {
+        let (t, e, q) = (3, 2, 2);
+        let mut b = DistributionalBuffer::new(t, e, q);
+        // [step][env][quantile]
+        b.quantiles = vec![
+            0.0, 1.0, /* env1 */ 10.0, 11.0, //
+            2.0, 3.0, /* env1 */ 20.0, 21.0, //
+            4.0, 5.0, /* env1 */ 30.0, 31.0,
+        ];
+        b.rewards = vec![1.0, 100.0, 2.0, 200.0, 3.0, 300.0];
+        b.truncated = vec![false, false, false, false, false, true];
+        b.final_quantiles[5 * q..6 * q].copy_from_slice(&[-8.0, 8.0]);
+        b.last_quantiles = vec![6.0, 7.0, 40.0, 41.0];
+        // Env 1's observation at step 1 starts an episode (step 0 terminated); after the
+        // rollout env 1 starts again (step 2 was cut).
+        let starts = vec![1.0, 1.0, 0.0, 1.0, 0.0, 0.0];
+        let next_starts = vec![0.0, 1.0];
+        nstep_quantile_targets(&mut b, &starts, &next_starts, e, 0.5, 2);
+        let want = [
+            // env 0, t=0: 1 + 0.5*2 + 0.25*θ(s2) = 2 + 0.25*[4, 5]
+            3.0, 3.25, //
+            // env 1, t=0: terminal after step 0: 100 for every quantile
+            100.0, 100.0, //
+            // env 0, t=1: 2 + 0.5*3 + 0.25*last = 3.5 + 0.25*[6, 7]
+            5.0, 5.25, //
+            // env 1, t=1: 200 + 0.5*300 + 0.25*final = 350 + 0.25*[-8, 8]
+            348.0, 352.0, //
+            // env 0, t=2: 3 + 0.5*last = 3 + [3, 3.5]
+            6.0, 6.5, //
+            // env 1, t=2: 300 + 0.5*final = 300 + [-4, 4]
+            296.0, 304.0,
+        ];
+        for (i, (g, w)) in b.targets.iter().zip(want).enumerate() {
+            assert!((g - w).abs() < 1e-5, "target {i}: {g} vs {w}");
+        }
+        // n = 1: plain one-step distributional TD targets.
+        nstep_quantile_targets(&mut b, &starts, &next_starts, e, 0.5, 1);
+        assert_eq!(&b.targets[0..2], &[1.0 + 0.5 * 2.0, 1.0 + 0.5 * 3.0]);
+        assert_eq!(&b.targets[2..4], &[100.0, 100.0]);
+    }
+
+    #[test]
+    fn cvar_advantage_is_the_tail_shortfall_of_the_return_sample() {
+        // One env, three steps, two quantiles, α = 0.5 (VaR = the lower atom), γ = 1. The
+        // bootstrap distributions have equal atoms, so the draws are known.
+        let mut b = DistributionalBuffer::new(3, 1, 2);
+        b.quantiles = vec![
+            3.0, 1.0, /* step 1 */ -5.0, 4.0, /* step 2 */ 0.0, 10.0,
+        ];
+        b.last_quantiles = vec![2.0, 2.0];
+        b.rewards = vec![0.5, -1.0, 1.0];
+        let config = CvarPolicyConfig {
+            alpha: 0.5,
+            ..Default::default()
+        };
+        let mut rng = Rng::seed_from_u64(0);
+        cvar_advantages(&mut b, &[1.0, 0.0, 0.0], &[0.0], 1, 1.0, &config, &mut rng);
+        // Returns: R2 = 1 + 2 = 3, R1 = -1 + 3 = 2, R0 = 0.5 + 2 = 2.5.
+        // VaR: 1, -5, 0. Shortfalls: min(2.5 - 1, 0) = 0, min(2 + 5, 0) = 0, min(3 - 0, 0) = 0.
+        assert_eq!(b.cvar_advantages, vec![0.0, 0.0, 0.0]);
+        // A terminal step 1 (step 2 starts an episode): R1 = -1, R0 = 0.5 - 1 = -0.5.
+        cvar_advantages(&mut b, &[1.0, 0.0, 1.0], &[0.0], 1, 1.0, &config, &mut rng);
+        // A0 = min(-0.5 - 1, 0) / 0.5 = -3; A1 = min(-1 + 5, 0) = 0; A2 = 0.
+        assert_eq!(b.cvar_advantages, vec![-3.0, 0.0, 0.0]);
+        // The critic's CVaR_0.5 of each row is its lower atom here.
+        assert_eq!(b.cvar_values, vec![1.0, -5.0, 0.0]);
+        assert_eq!(
+            cvar_at_episode_starts(&b.cvar_values, &[1.0, 0.0, 1.0]),
+            Some(0.5)
+        );
+        assert_eq!(
+            cvar_at_episode_starts(&b.cvar_values, &[0.0, 0.0, 0.0]),
+            None
+        );
+        assert_eq!(var_of_rows(&[4.0, 1.0, 3.0, 2.0], 4, 0.3), vec![2.0]);
+    }
+
+    #[test]
+    fn bad_values_are_typed_errors_naming_the_field() {
+        let c = DistributionalConfig {
+            n_quantiles: 0,
+            ..Default::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("ppo.distributional.n_quantiles"), "{e}");
+        for alpha in [0.0, 1.0, -0.5, 1.5] {
+            let c = DistributionalConfig {
+                cvar: Some(CvarPolicyConfig {
+                    alpha,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let e = c.validate().unwrap_err();
+            assert!(matches!(e, ConfigError::OutOfRange { .. }), "{e:?}");
+            assert!(e.to_string().contains("cvar.alpha"), "{e}");
+        }
+        let c = DistributionalConfig {
+            cvar: Some(CvarPolicyConfig {
+                objective: CvarObjective::Penalty { weight: -1.0 },
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("cvar.weight")
+        );
+    }
+}
