@@ -315,6 +315,68 @@ mod tests {
     }
 
     #[test]
+    fn risk_options_parse_round_trip_and_name_bad_fields() {
+        let text = r#"
+[ppo]
+value_lr_multiplier = 2.0
+[ppo.distributional]
+n_quantiles = 16
+twin_critics = true
+twin_reduction = "elementwise_min"
+[ppo.distributional.cvar]
+alpha = 0.05
+objective = { constraint = { threshold = -0.1, lr = 0.01, multiplier = 0.0 } }
+[ppo.irm]
+penalty_weight = 5.0
+target = "both"
+[optimizer]
+kind = "adaupgd"
+sigma = 0.001
+"#;
+        let c = TrainConfig::from_toml(text).unwrap();
+        let d = c.ppo.distributional.as_ref().unwrap();
+        assert_eq!((d.n_quantiles, d.twin_critics), (16, true));
+        assert_eq!(c.optimizer.name(), "adaupgd");
+        assert_eq!(
+            TrainConfig::from_toml(&toml::to_string(&c).unwrap()).unwrap(),
+            c
+        );
+        let net = c.network(4, 2);
+        assert_eq!((net.n_quantiles, net.twin_critic), (16, true));
+
+        let error = |t: &str| TrainConfig::from_toml(t).unwrap_err();
+        for (t, field) in [
+            (
+                "[ppo.distributional.cvar]\nalpha = 1.5\n",
+                "ppo.distributional.cvar.alpha",
+            ),
+            (
+                "[ppo.distributional.cvar]\nalpha = 0.0\n",
+                "ppo.distributional.cvar.alpha",
+            ),
+            (
+                "[ppo.distributional]\nn_quantiles = 0\n",
+                "ppo.distributional.n_quantiles",
+            ),
+            ("[optimizer]\nkind = \"upgd\"\nsigma = -0.5\n", "upgd.sigma"),
+            (
+                "[optimizer]\nkind = \"adaupgd\"\nsigma = -0.5\n",
+                "upgd.sigma",
+            ),
+            (
+                "[ppo.irm]\npenalty_weight = -1.0\n",
+                "ppo.irm.penalty_weight",
+            ),
+        ] {
+            let e = error(t);
+            assert!(matches!(e, ConfigError::OutOfRange { .. }), "{t}: {e:?}");
+            assert!(e.to_string().contains(field), "{t}: {e}");
+        }
+        let e = error("[optimizer]\nkind = \"rmsprop\"\n").to_string();
+        assert!(e.contains("rmsprop"), "{e}");
+    }
+
+    #[test]
     fn bad_values_name_the_field() {
         let e = TrainConfig::from_toml("[ppo]\nclip_range = 1.5\n")
             .unwrap_err()
