@@ -49,12 +49,19 @@
 //!
 //! Tamar et al. estimate `VaR_α` from a batch of whole-episode returns; here the quantile
 //! critic gives it per state: `VaR_α(s) = θ_(⌈αN⌉)(s)`, the lowest sorted atom whose
-//! cumulative mass reaches `α`. `R_t` is the discounted sum of the rollout's rewards from `t`
-//! to the episode's end; where the rollout (or a time limit) cuts the episode, the rest of the
-//! return is one draw from the critic's distribution at the cut (an atom chosen uniformly, a
-//! sample of `Z(s_cut)`), so `R_t` stays a sample of the return distribution, tail included.
-//! The *CVaR advantage* `A^C_t = min(R_t - VaR_α(s_t), 0) / α` is non-zero only for samples in
-//! the tail of their own state's distribution. The policy loss adds a second clipped surrogate
+//! cumulative mass reaches `α`. For the return sample, the sample's own n-step target
+//! distribution is used (the atoms `target_j(t)` above): given the rewards and the state
+//! `s_{t+k}` the sample reached, the rest of its return is distributed as `Z(s_{t+k})`, so
+//! averaging the shortfall over the atoms replaces the one sampled tail by its conditional
+//! expectation (a Rao-Blackwellization: the same expected gradient, less variance), and the
+//! blame stays with the actions of the first `k` steps:
+//!
+//! ```text
+//! A^C_t = mean_j min(target_j(t) - VaR_α(s_t), 0) / α
+//! ```
+//!
+//! `A^C` is non-zero only where the sample's outcome reaches into the tail of its own state's
+//! distribution. The policy loss adds a second clipped surrogate
 //! on `A^C` (normalized like the mean advantage) through [`CvarObjective::loss`]:
 //!
 //! ```text
@@ -68,7 +75,7 @@
 //! normalization the weight is relative to the mean-return term.
 
 use burn::tensor::{Tensor, backend::Backend};
-use quantrl_core::{ConfigError, Rng};
+use quantrl_core::ConfigError;
 use quantrl_losses::cvar::{CvarObjective, QuantileCvar, check_alpha, cvar_weights};
 use quantrl_losses::quantile::{QuantileHuberConfig, check_n_quantiles, quantile_huber_loss};
 use quantrl_nets::{ActorCriticConfig, CriticReduction};
@@ -320,45 +327,23 @@ pub fn var_of_rows(quantiles: &[f32], n_quantiles: usize, alpha: f64) -> Vec<f32
         .collect()
 }
 
-/// CVaR advantages `min(R_t - VaR_α(s_t), 0) / α` (see the [module docs](self)) into
-/// `buffer.cvar_advantages`, and the critic's CVaR of every observation into
-/// `buffer.cvar_values`. Where an episode is cut, the rest of the return is an atom of the
-/// critic's distribution drawn with `rng`.
-pub fn cvar_advantages(
-    buffer: &mut DistributionalBuffer,
-    episode_starts: &[f32],
-    next_episode_starts: &[f32],
-    n_envs: usize,
-    gamma: f64,
-    config: &CvarPolicyConfig,
-    rng: &mut Rng,
-) {
+/// CVaR advantages `mean_j min(target_j(t) - VaR_α(s_t), 0) / α` (see the
+/// [module docs](self)) into `buffer.cvar_advantages`, from the targets of
+/// [`nstep_quantile_targets`] (compute them first), and the critic's CVaR of every
+/// observation into `buffer.cvar_values`.
+pub fn cvar_advantages(buffer: &mut DistributionalBuffer, config: &CvarPolicyConfig) {
     let q = buffer.n_quantiles;
-    let total = buffer.rewards.len();
-    let n_steps = total / n_envs;
     let var = var_of_rows(&buffer.quantiles, q, config.alpha);
     buffer.cvar_values = cvar_of_rows(&buffer.quantiles, q, config.alpha, config.convention);
-    buffer.cvar_advantages.resize(total, 0.0);
-    let mut draw = |row: &[f32]| row[rng.below(q as u64) as usize] as f64;
-    for e in 0..n_envs {
-        let mut next = draw(&buffer.last_quantiles[e * q..(e + 1) * q]);
-        for t in (0..n_steps).rev() {
-            let i = t * n_envs + e;
-            let done = if t + 1 < n_steps {
-                episode_starts[(t + 1) * n_envs + e] > 0.5
-            } else {
-                next_episode_starts[e] > 0.5
-            };
-            let rest = match (done, buffer.truncated[i]) {
-                (false, _) => next,
-                (true, true) => draw(&buffer.final_quantiles[i * q..(i + 1) * q]),
-                (true, false) => 0.0,
-            };
-            let ret = buffer.rewards[i] as f64 + gamma * rest;
-            buffer.cvar_advantages[i] = ((ret - var[i] as f64).min(0.0) / config.alpha) as f32;
-            next = ret;
-        }
-    }
+    buffer.cvar_advantages = buffer
+        .targets
+        .chunks_exact(q)
+        .zip(&var)
+        .map(|(atoms, &v)| {
+            let shortfall: f64 = atoms.iter().map(|&a| (a as f64 - v as f64).min(0.0)).sum();
+            (shortfall / (q as f64 * config.alpha)) as f32
+        })
+        .collect();
 }
 
 /// The critic's CVaR at the rollout's episode starts, averaged (`None` when the rollout has
@@ -423,28 +408,18 @@ mod tests {
     }
 
     #[test]
-    fn cvar_advantage_is_the_tail_shortfall_of_the_return_sample() {
-        // One env, three steps, two quantiles, α = 0.5 (VaR = the lower atom), γ = 1. The
-        // bootstrap distributions have equal atoms, so the draws are known.
+    fn cvar_advantage_is_the_mean_shortfall_of_the_target_atoms() {
+        // Three samples, two quantiles, α = 0.5 (VaR = the lower atom of each state).
         let mut b = DistributionalBuffer::new(3, 1, 2);
-        b.quantiles = vec![
-            3.0, 1.0, /* step 1 */ -5.0, 4.0, /* step 2 */ 0.0, 10.0,
-        ];
-        b.last_quantiles = vec![2.0, 2.0];
-        b.rewards = vec![0.5, -1.0, 1.0];
+        b.quantiles = vec![3.0, 1.0, /* */ -5.0, 4.0, /* */ 0.0, 10.0];
+        b.targets = vec![2.0, -1.0, /* */ -4.0, 6.0, /* */ -3.0, -1.0];
         let config = CvarPolicyConfig {
             alpha: 0.5,
             ..Default::default()
         };
-        let mut rng = Rng::seed_from_u64(0);
-        cvar_advantages(&mut b, &[1.0, 0.0, 0.0], &[0.0], 1, 1.0, &config, &mut rng);
-        // Returns: R2 = 1 + 2 = 3, R1 = -1 + 3 = 2, R0 = 0.5 + 2 = 2.5.
-        // VaR: 1, -5, 0. Shortfalls: min(2.5 - 1, 0) = 0, min(2 + 5, 0) = 0, min(3 - 0, 0) = 0.
-        assert_eq!(b.cvar_advantages, vec![0.0, 0.0, 0.0]);
-        // A terminal step 1 (step 2 starts an episode): R1 = -1, R0 = 0.5 - 1 = -0.5.
-        cvar_advantages(&mut b, &[1.0, 0.0, 1.0], &[0.0], 1, 1.0, &config, &mut rng);
-        // A0 = min(-0.5 - 1, 0) / 0.5 = -3; A1 = min(-1 + 5, 0) = 0; A2 = 0.
-        assert_eq!(b.cvar_advantages, vec![-3.0, 0.0, 0.0]);
+        cvar_advantages(&mut b, &config);
+        // VaR 1, -5, 0. Shortfalls: (0 + -2) / 2 / 0.5 = -2; (0 + 0) = 0; (-3 + -1) / 2 / 0.5 = -4.
+        assert_eq!(b.cvar_advantages, vec![-2.0, 0.0, -4.0]);
         // The critic's CVaR_0.5 of each row is its lower atom here.
         assert_eq!(b.cvar_values, vec![1.0, -5.0, 0.0]);
         assert_eq!(

@@ -347,15 +347,7 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 dist.config.n_step,
             );
             if let Some(c) = &dist.config.cvar {
-                cvar_advantages(
-                    &mut dist.buffer,
-                    &self.buffer.episode_starts,
-                    &self.episode_starts,
-                    n,
-                    p.gamma,
-                    c,
-                    &mut self.rng,
-                );
+                cvar_advantages(&mut dist.buffer, c);
             }
         }
         let b = &mut self.buffer;
