@@ -191,7 +191,7 @@ fn main() {
     let body = format!(
         "## 1. Tail risk: distributional PPO with a CVaR objective\n\n\
          Command: `cargo run --release -p quantrl-algos --example exp_tail_risk` (commit {}, \
-         {:.0} s on this machine).\n\n\
+         {:.0} s on this machine, {} build).\n\n\
          Market (synthetic, `examples/exp_tail_risk.rs`): calm regime (log drift 15 bp, vol \
          0.8% a bar) and a stress regime (20% of the time; crash of -15% log with probability \
          3% a bar, drift raised so holding still earns +12 bp a bar on average). Observation: \
@@ -210,6 +210,7 @@ fn main() {
          regimes of behaviour over a narrow range of weights, so results vary by seed.\n",
         commit(),
         start.elapsed().as_secs_f64(),
+        build_profile(),
         SEEDS.len()
     );
     write_section("tail-risk", &body);

@@ -257,7 +257,7 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                     regimes[base + i] = self
                         .env
                         .regime_label(i)
-                        .ok_or_else(|| AlgoError::MissingRegimeLabel { env: i })?
+                        .ok_or(AlgoError::MissingRegimeLabel { env: i })?
                         as u32;
                 }
             }

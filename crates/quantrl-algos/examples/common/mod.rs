@@ -199,6 +199,16 @@ pub fn write_section(name: &str, body: &str) {
     println!("wrote section `{name}` of {}", path.display());
 }
 
+/// Which build ran the experiment: `release`, or the dev profile, whose dependencies (Burn,
+/// ndarray) are optimized at opt-level 3 in this workspace and our crates at opt-level 1.
+pub fn build_profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "dev-profile (dependencies at opt-level 3, quantrl crates at opt-level 1)"
+    } else {
+        "release"
+    }
+}
+
 /// The commit the experiment ran on (for the record), if git is available.
 pub fn commit() -> String {
     std::process::Command::new("git")
