@@ -221,3 +221,46 @@ fn masked_identity_reaches_the_maximum_return() {
         stats.mean_return
     );
 }
+
+/// The distributional critic, twin critics and the CVaR objective go through the same mask
+/// path: masked actions are never sampled, everything stays finite, and it still learns.
+#[test]
+fn distributional_ppo_with_cvar_honours_masks() {
+    use quantrl_algos::{CvarPolicyConfig, DistributionalConfig};
+    let env = MaskedBandit {
+        n: 4,
+        t: vec![0; 4],
+        obs_space: Space::uniform_box(6, 0.0, 1.0),
+        act_space: Space::Discrete { n: 6 },
+    };
+    let mut config = TrainConfig {
+        total_steps: 4 * 64 * 30,
+        eval: EvalConfig {
+            every: 0,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    config.ppo.n_envs = 4;
+    config.ppo.n_steps = 64;
+    config.ppo.batch_size = 64;
+    config.ppo.n_epochs = 4;
+    config.ppo.ent_coef = 0.01;
+    config.ppo.distributional = Some(DistributionalConfig {
+        n_quantiles: 8,
+        twin_critics: true,
+        cvar: Some(CvarPolicyConfig::default()),
+        ..Default::default()
+    });
+    let mut ppo = Ppo::<B, _>::new(config, env, &Default::default()).unwrap();
+    while !ppo.is_done() {
+        let stats = ppo.train_iteration().unwrap();
+        assert!(
+            stats.loss.is_finite() && stats.cvar_loss.is_some_and(f64::is_finite),
+            "{stats:?}"
+        );
+        assert!(-stats.entropy_loss <= 2f64.ln() + 1e-4, "{stats:?}");
+    }
+    let (ret, _) = ppo.recent_episodes();
+    assert!(ret > 16.0, "mean episode return {ret} after training");
+}
