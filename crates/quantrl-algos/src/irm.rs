@@ -4,7 +4,7 @@
 //! # The hook
 //!
 //! An environment labels the state each of its copies is in with
-//! [`VecEnv::regime_label`](quantrl_core::VecEnv::regime_label) (the trading environment
+//! [`VecEnv::regime_label`] (the trading environment
 //! reads the labels of its market's rows, e.g. `quantrl-data`'s volatility regimes). PPO
 //! records the label of every observation it acts on next to the sample; the labels split
 //! each minibatch into IRM's *environments*.

@@ -6,9 +6,9 @@
 //! JSON-lines [metrics](MetricsWriter), and atomic [checkpoints](checkpoint) that resume the
 //! same run. This is the only crate that calls `backward()` and steps optimizers.
 //!
-//! Options, each off by default: a [distributional](distributional) quantile critic with
-//! twin critics and a CVaR objective, the [optimizer](optimizer) (AdamW, UPGD, AdaUPGD, with
-//! parameter groups), and an [IRM](irm) penalty across the regimes an environment labels,
+//! Options, each off by default: a [`distributional`] quantile critic with
+//! twin critics and a CVaR objective, the [`optimizer`] (AdamW, UPGD, AdaUPGD, with
+//! parameter groups), and an [`irm`] penalty across the regimes an environment labels,
 //! with sparse IRM's feature selection.
 //!
 //! ```no_run
