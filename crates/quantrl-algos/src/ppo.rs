@@ -1,8 +1,23 @@
-//! Proximal policy optimization (Schulman et al. 2017) with Stable-Baselines3's semantics.
+//! Proximal policy optimization (Schulman et al. 2017) with Stable-Baselines3's semantics, for
+//! feed-forward and recurrent policies, with or without action masks.
 //!
 //! The loop reads top-down: [`Ppo::collect_rollout`] fills the [`RolloutBuffer`] and computes
 //! GAE, [`Ppo::update`] runs the minibatch epochs. [`Ppo::learn`] repeats both until the step
 //! budget is spent, reporting [`TrainEvent`]s to a [`Callback`].
+//!
+//! The learner is generic over the network ([`PolicyNetwork`]). With the feed-forward
+//! [`ActorCritic`] (the default type parameter) minibatches are shuffled samples, as SB3's PPO.
+//! With a [`RecurrentActorCritic`] ([`RecurrentPpo`]) it is recurrent PPO, as sb3-contrib's
+//! `RecurrentPPO`:
+//! - the rollout carries each environment's recurrent state from step to step (and from one
+//!   rollout to the next), resetting it where an episode starts, and stores the state at the
+//!   first step of every training sequence;
+//! - training minibatches are whole sequences of `ppo.seq_len` steps (default: the whole
+//!   rollout of an environment), each replayed from its stored state with the episode starts
+//!   inside it; a last, shorter sequence is padded and the padded steps are dropped before
+//!   every loss term (policy, value, entropy, advantage normalization);
+//! - a truncated episode is bootstrapped with `γ V(final observation)` computed from the
+//!   recurrent state reached at that step.
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -10,13 +25,14 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::optim::{AdamW, GradientsParams, Optimizer, adaptor::OptimizerAdaptor};
-use burn::tensor::{Tensor, TensorData, backend::AutodiffBackend};
+use burn::tensor::{Int, Tensor, TensorData, backend::AutodiffBackend};
 use quantrl_core::{Actions, Rng, StepBatch, VecEnv, derive_seed};
 use quantrl_losses::categorical::{log_prob_entropy, one_hot};
 use quantrl_losses::ppo::{PpoLossConfig, PpoLossInputs, ppo_loss};
-use quantrl_nets::ActorCritic;
+use quantrl_nets::{ActorCritic, EncoderState, HostParamGrad, RecurrentActorCritic};
 use quantrl_optim::{GroupedOptimizer, ParamGroup, clip_grad_norm};
 
+use crate::network::{PolicyNetwork, SequenceBatch, state_shapes};
 use crate::policy::{host_to_tensor, select_actions, tensor_to_host};
 use crate::{
     AlgoError, Callback, EpisodeTracker, EvalStats, RolloutBuffer, TrainConfig, TrainEvent,
@@ -24,20 +40,27 @@ use crate::{
 };
 
 /// The optimizer PPO trains with: Burn's AdamW with parameter groups.
-pub type PpoOptimizer<B> = GroupedOptimizer<OptimizerAdaptor<AdamW, ActorCritic<B>, B>>;
+pub type PpoOptimizer<B, M = ActorCritic<B>> = GroupedOptimizer<OptimizerAdaptor<AdamW, M, B>>;
+
+/// Recurrent PPO: [`Ppo`] with a [`RecurrentActorCritic`] (GRU, LSTM, CLSTM, GTrXL or
+/// transformer encoder, chosen by `policy.encoder` in the config).
+pub type RecurrentPpo<B, E> = Ppo<B, E, RecurrentActorCritic<B>>;
 
 /// A PPO learner for discrete actions: the model, its optimizer, the environments and every
-/// counter needed to resume.
-pub struct Ppo<B: AutodiffBackend, E: VecEnv> {
+/// counter needed to resume. `M` is the network: the feed-forward [`ActorCritic`] by default,
+/// or a [`RecurrentActorCritic`] ([`RecurrentPpo`]).
+pub struct Ppo<B: AutodiffBackend, E: VecEnv, M: AutodiffModule<B> = ActorCritic<B>> {
     /// The configuration (validated).
     pub config: TrainConfig,
-    pub(crate) model: ActorCritic<B>,
-    pub(crate) optim: PpoOptimizer<B>,
+    pub(crate) model: M,
+    pub(crate) optim: PpoOptimizer<B, M>,
     pub(crate) env: E,
     pub(crate) batch: StepBatch,
     pub(crate) buffer: RolloutBuffer,
     /// 1 where the current observation starts an episode (the last step's done).
     pub(crate) episode_starts: Vec<f32>,
+    /// The recurrent state reached by the last rollout step (empty when feed-forward).
+    pub(crate) state: EncoderState<B::InnerBackend>,
     pub(crate) rng: Rng,
     pub(crate) device: B::Device,
     /// Environment steps taken (summed over environments).
@@ -49,7 +72,13 @@ pub struct Ppo<B: AutodiffBackend, E: VecEnv> {
     obs_dim: usize,
 }
 
-impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
+impl<B, E, M> Ppo<B, E, M>
+where
+    B: AutodiffBackend,
+    E: VecEnv,
+    M: PolicyNetwork<B> + AutodiffModule<B>,
+    M::InnerModule: PolicyNetwork<B::InnerBackend>,
+{
     /// A fresh learner: validates the config, builds the network from `config.seed` and resets
     /// the environments. `env` must have `config.ppo.n_envs` environments and a discrete
     /// action space.
@@ -71,17 +100,23 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             .into());
         }
         let obs_dim = env.observation_space().flat_dim();
-        let model: ActorCritic<B> = config
-            .policy
-            .network(obs_dim, n_actions, derive_seed(config.seed, 1))
-            .init(device);
+        let model = M::from_config(&config, obs_dim, n_actions, device)?;
         let optim = Self::make_optimizer(&config, &model);
         let mut batch = StepBatch::for_env(&env);
         env.reset(Some(derive_seed(config.seed, 2)), &mut batch);
         let n_envs = config.ppo.n_envs;
         let mask_len = batch.action_masks.as_ref().map(|_| n_actions);
+        let seq_len = if model.is_recurrent() {
+            config.ppo.sequence_len()
+        } else {
+            1
+        };
+        let buffer = RolloutBuffer::new(config.ppo.n_steps, n_envs, obs_dim, mask_len)
+            .with_sequences(seq_len, state_shapes(&model, device));
+        let state = model.valid().initial_state(n_envs, device);
         Ok(Self {
-            buffer: RolloutBuffer::new(config.ppo.n_steps, n_envs, obs_dim, mask_len),
+            buffer,
+            state,
             episode_starts: vec![1.0; n_envs],
             rng: Rng::seed_from_u64(derive_seed(config.seed, 3)),
             device: device.clone(),
@@ -98,17 +133,17 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         })
     }
 
-    pub(crate) fn make_optimizer(config: &TrainConfig, model: &ActorCritic<B>) -> PpoOptimizer<B> {
+    pub(crate) fn make_optimizer(config: &TrainConfig, model: &M) -> PpoOptimizer<B, M> {
         let groups = if config.ppo.value_lr_multiplier != 1.0 {
             vec![ParamGroup {
                 name: "value_head".into(),
                 lr_multiplier: config.ppo.value_lr_multiplier,
-                params: model.value_head_param_ids(),
+                params: model.value_param_ids(),
             }]
         } else {
             vec![]
         };
-        GroupedOptimizer::new(config.optimizer.init::<B, ActorCritic<B>>(), groups)
+        GroupedOptimizer::new(config.optimizer.init::<B, M>(), groups)
     }
 
     pub(crate) fn obs_dim_(&self) -> usize {
@@ -120,7 +155,7 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
     }
 
     /// The current network.
-    pub fn model(&self) -> &ActorCritic<B> {
+    pub fn model(&self) -> &M {
         &self.model
     }
 
@@ -150,18 +185,30 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
     }
 
     /// Step the environments `n_steps` times with the current policy, storing everything in
-    /// the buffer, then compute advantages and returns. A truncated episode's reward is
-    /// bootstrapped with `γ V(final observation)`; a terminated one is not.
+    /// the buffer (and, for a recurrent policy, the state at the first step of every training
+    /// sequence), then compute advantages and returns. A truncated episode's reward is
+    /// bootstrapped with `γ V(final observation)` (from the recurrent state reached at that
+    /// step); a terminated one is not.
     pub fn collect_rollout(&mut self) -> Result<(), AlgoError> {
         let policy = self.model.valid();
         let (n, d, a) = (self.config.ppo.n_envs, self.obs_dim, self.n_actions);
         let gamma = self.config.ppo.gamma as f32;
+        let seq_len = self.buffer.seq_len;
         let mut actions = vec![0u32; n];
         let mut log_probs = vec![0f32; n];
         let mut truncated_rows: Vec<usize> = Vec::with_capacity(n);
+        let zeros = vec![0f32; n];
         for t in 0..self.config.ppo.n_steps {
             let base = t * n;
-            let out = policy.forward(host_to_tensor(&self.batch.obs, n, d, &self.device));
+            if t % seq_len == 0 {
+                self.store_chunk_state(t / seq_len);
+            }
+            let out = policy.step(
+                host_to_tensor(&self.batch.obs, n, d, &self.device),
+                self.state.clone(),
+                &self.episode_starts,
+            );
+            self.state = out.state;
             let mut logits = tensor_to_host(out.logits);
             let values = tensor_to_host(out.values);
             if let (Some(masks), Some(stored)) =
@@ -199,23 +246,33 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 }
             }
             if !truncated_rows.is_empty() {
-                let mut final_obs = Vec::with_capacity(truncated_rows.len() * d);
+                let k = truncated_rows.len();
+                let mut final_obs = Vec::with_capacity(k * d);
                 for &i in &truncated_rows {
                     final_obs.extend_from_slice(self.batch.final_obs_of(i));
                 }
-                let v = tensor_to_host(policy.values(host_to_tensor(
-                    &final_obs,
-                    truncated_rows.len(),
-                    d,
-                    &self.device,
-                )));
-                for (k, &i) in truncated_rows.iter().enumerate() {
-                    self.buffer.rewards[base + i] += gamma * v[k];
+                let rows: Vec<i64> = truncated_rows.iter().map(|&i| i as i64).collect();
+                let state = self
+                    .state
+                    .select(Tensor::<B::InnerBackend, 1, Int>::from_data(
+                        TensorData::new(rows, [k]),
+                        &self.device,
+                    ));
+                let v = tensor_to_host(policy.step_values(
+                    host_to_tensor(&final_obs, k, d, &self.device),
+                    state,
+                    &zeros[..k],
+                ));
+                for (j, &i) in truncated_rows.iter().enumerate() {
+                    self.buffer.rewards[base + i] += gamma * v[j];
                 }
             }
         }
-        let last_values =
-            tensor_to_host(policy.values(host_to_tensor(&self.batch.obs, n, d, &self.device)));
+        let last_values = tensor_to_host(policy.step_values(
+            host_to_tensor(&self.batch.obs, n, d, &self.device),
+            self.state.clone(),
+            &self.episode_starts,
+        ));
         let b = &mut self.buffer;
         compute_gae(
             &b.rewards,
@@ -232,6 +289,72 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         Ok(())
     }
 
+    /// The rollout buffer (observations, actions, stored values and log-probabilities, GAE).
+    pub fn rollout_buffer(&self) -> &RolloutBuffer {
+        &self.buffer
+    }
+
+    /// Recompute the log-probability of every stored action and every value of the rollout
+    /// through the training path (whole sequences from their stored starting states, resets
+    /// and padding included), with the current network, in the buffer's `[step][env]` order.
+    ///
+    /// Right after [`collect_rollout`](Self::collect_rollout) and before an update, these
+    /// equal the rollout's own numbers up to float rounding; any difference is a bug in how
+    /// states, resets or padding are stored — this is the check the tests make.
+    pub fn replay_rollout(&self) -> (Vec<f32>, Vec<f32>) {
+        let b = &self.buffer;
+        let (n, l, a, d) = (b.n_envs, b.seq_len, self.n_actions, self.obs_dim);
+        let seqs: Vec<usize> = (0..b.n_sequences()).collect();
+        let mut mb = Minibatch::default();
+        self.gather(&seqs, &mut mb);
+        let dev = &self.device;
+        let model = self.model.valid();
+        let state0 = EncoderState::<B::InnerBackend>::new(
+            mb.states
+                .iter()
+                .zip(&b.state_shapes)
+                .map(|(v, &[sa, sb])| {
+                    Tensor::from_data(TensorData::new(v.clone(), [seqs.len(), sa, sb]), dev)
+                })
+                .collect(),
+        );
+        let obs = Tensor::from_data(TensorData::new(mb.obs.clone(), [seqs.len(), l, d]), dev);
+        let (logits, values) = model.forward_sequences(obs, state0, &mb.starts);
+        let (mut logits, values) = (tensor_to_host(logits), tensor_to_host(values));
+        let rows: Vec<usize> = match &mb.valid {
+            Some(v) => v.iter().map(|&r| r as usize).collect(),
+            None => (0..seqs.len() * l).collect(),
+        };
+        let (mut log_probs, mut vals) = (vec![0f32; b.len()], vec![0f32; b.len()]);
+        for (k, &row) in rows.iter().enumerate() {
+            let (s, t) = (row / l, row % l);
+            let i = ((s / n) * l + t) * n + s % n;
+            let lg = &mut logits[row * a..(row + 1) * a];
+            if let Some(m) = &b.action_masks {
+                apply_mask(lg, &m[i * a..(i + 1) * a]);
+            }
+            let max = lg.iter().fold(f32::NEG_INFINITY, |x, &y| x.max(y)) as f64;
+            let lse = max + lg.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln();
+            log_probs[i] = (lg[mb.act[k] as usize] as f64 - lse) as f32;
+            vals[i] = values[row];
+        }
+        (log_probs, vals)
+    }
+
+    /// Copy the carried recurrent state into the buffer as the starting state of chunk `c`.
+    fn store_chunk_state(&mut self, c: usize) {
+        if self.state.tensors.is_empty() {
+            return;
+        }
+        let n = self.buffer.n_envs;
+        for (j, t) in self.state.tensors.iter().enumerate() {
+            let [a, b] = self.buffer.state_shapes[j];
+            let host = tensor_to_host(t.clone());
+            let len = n * a * b;
+            self.buffer.chunk_states[j][c * len..(c + 1) * len].copy_from_slice(&host);
+        }
+    }
+
     /// Run the PPO epochs over the buffer: shuffled minibatches, clipped surrogate, value and
     /// entropy terms, global gradient clipping, AdamW; the target-KL rule may stop early.
     pub fn update(&mut self) -> Result<UpdateStats, AlgoError> {
@@ -245,51 +368,71 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             vf_coef: p.vf_coef,
             normalize_advantage: p.normalize_advantage,
         };
-        let (n_total, batch_size, d, a) = (
-            self.buffer.len(),
-            p.batch_size,
-            self.obs_dim,
-            self.n_actions,
-        );
+        let (batch_size, d, a) = (p.batch_size, self.obs_dim, self.n_actions);
         let (n_epochs, target_kl, max_grad_norm) = (p.n_epochs, p.target_kl, p.max_grad_norm);
-        let mut indices: Vec<usize> = (0..n_total).collect();
+        let seq_len = self.buffer.seq_len;
+        let host_bptt = self
+            .config
+            .policy
+            .encoder
+            .as_ref()
+            .is_some_and(|e| e.host_bptt);
+        let seqs_per_batch = (batch_size / seq_len).max(1);
+        let mut indices: Vec<usize> = (0..self.buffer.n_sequences()).collect();
         let mut logged: Vec<Tensor<B::InnerBackend, 1>> = Vec::new();
         let mut grad_norms = Vec::new();
         let mut epochs = 0;
         let mut early_stopped = false;
-        let (mut obs, mut act, mut lp, mut adv, mut val, mut ret) =
-            (vec![], vec![], vec![], vec![], vec![], vec![]);
-        let mut mask: Vec<f32> = vec![];
+        let mut mb = Minibatch::default();
         'epochs: for _ in 0..n_epochs {
             self.rng.shuffle(&mut indices);
-            for chunk in indices.chunks(batch_size) {
-                let m = chunk.len();
-                self.gather(
-                    chunk, &mut obs, &mut act, &mut lp, &mut adv, &mut val, &mut ret, &mut mask,
-                );
+            for chunk in indices.chunks(seqs_per_batch) {
+                self.gather(chunk, &mut mb);
                 let dev = &self.device;
+                let m = mb.act.len();
                 let t1 =
                     |v: &Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v.clone(), [m]), dev);
-                let out = self.model.forward(host_to_tensor(&obs, m, d, dev));
-                let logits = if mask.is_empty() {
-                    out.logits
+                let fwd = self.model.forward_sequences_train(
+                    SequenceBatch {
+                        obs: &mb.obs,
+                        seqs: chunk.len(),
+                        len: seq_len,
+                        obs_dim: d,
+                        state0: &mb.states,
+                        state_shapes: &self.buffer.state_shapes,
+                        episode_starts: &mb.starts,
+                    },
+                    host_bptt,
+                    dev,
+                );
+                let (mut logits, mut values) = (fwd.logits, fwd.values);
+                if let Some(valid) = &mb.valid {
+                    let idx = Tensor::<B, 1, Int>::from_data(
+                        TensorData::new(valid.clone(), [valid.len()]),
+                        dev,
+                    );
+                    logits = logits.select(0, idx.clone());
+                    values = values.select(0, idx);
+                }
+                let logits = if mb.mask.is_empty() {
+                    logits
                 } else {
-                    out.logits
-                        + Tensor::<B, 2>::from_data(TensorData::new(mask.clone(), [m, a]), dev)
+                    logits
+                        + Tensor::<B, 2>::from_data(TensorData::new(mb.mask.clone(), [m, a]), dev)
                 };
                 let (log_prob, entropy) = log_prob_entropy(
                     logits,
-                    Tensor::from_data(TensorData::new(one_hot(&act, a), [m, a]), dev),
+                    Tensor::from_data(TensorData::new(one_hot(&mb.act, a), [m, a]), dev),
                 );
                 let terms = ppo_loss(
                     PpoLossInputs {
                         log_prob,
-                        old_log_prob: t1(&lp),
+                        old_log_prob: t1(&mb.lp),
                         entropy,
-                        advantages: t1(&adv),
-                        values: out.values,
-                        old_values: t1(&val),
-                        returns: t1(&ret),
+                        advantages: t1(&mb.adv),
+                        values,
+                        old_values: t1(&mb.val),
+                        returns: t1(&mb.ret),
                     },
                     &loss_config,
                 );
@@ -312,7 +455,12 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                     0,
                 );
                 logged.push(row);
-                let mut grads = GradientsParams::from_grads(terms.loss.backward(), &self.model);
+                let mut raw = terms.loss.backward();
+                let host_grads = fwd.host.as_ref().map(|h| h.param_grads(&raw));
+                let mut grads = GradientsParams::from_module(&mut raw, &self.model);
+                for g in host_grads.into_iter().flatten() {
+                    register_host_grad::<B>(g, &mut grads, dev);
+                }
                 let norm = clip_grad_norm(&self.model, &mut grads, max_grad_norm);
                 if !norm.is_finite() {
                     return Err(AlgoError::Diverged {
@@ -365,44 +513,50 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         })
     }
 
-    /// Copy the samples at `idx` out of the buffer into host vectors (reused between calls).
-    #[allow(clippy::too_many_arguments)]
-    fn gather(
-        &self,
-        idx: &[usize],
-        obs: &mut Vec<f32>,
-        act: &mut Vec<u32>,
-        lp: &mut Vec<f32>,
-        adv: &mut Vec<f32>,
-        val: &mut Vec<f32>,
-        ret: &mut Vec<f32>,
-        mask: &mut Vec<f32>,
-    ) {
+    /// Copy the training sequences `seqs` out of the buffer into `mb` (reused between
+    /// calls): observations and episode starts padded to whole sequences, the stored starting
+    /// states, and the per-sample targets of the valid (unpadded) steps only.
+    fn gather(&self, seqs: &[usize], mb: &mut Minibatch) {
         let b = &self.buffer;
-        let d = self.obs_dim;
-        obs.clear();
-        act.clear();
-        lp.clear();
-        adv.clear();
-        val.clear();
-        ret.clear();
-        mask.clear();
-        for &i in idx {
-            obs.extend_from_slice(&b.obs[i * d..(i + 1) * d]);
-            act.push(b.actions[i]);
-            lp.push(b.log_probs[i]);
-            adv.push(b.advantages[i]);
-            val.push(b.values[i]);
-            ret.push(b.returns[i]);
-            if let Some(m) = &b.action_masks {
-                let a = self.n_actions;
-                mask.extend(
-                    m[i * a..(i + 1) * a]
-                        .iter()
-                        .map(|&ok| if ok { 0.0 } else { MASKED_LOGIT }),
-                );
+        let (d, n, l, a) = (self.obs_dim, b.n_envs, b.seq_len, self.n_actions);
+        mb.clear(b.chunk_states.len());
+        let mut valid: Vec<i64> = Vec::new();
+        let mut padded = false;
+        for (k, &s) in seqs.iter().enumerate() {
+            let (c, e) = (s / n, s % n);
+            for (j, states) in b.chunk_states.iter().enumerate() {
+                let [sa, sb] = b.state_shapes[j];
+                let len = sa * sb;
+                let at = (c * n + e) * len;
+                mb.states[j].extend_from_slice(&states[at..at + len]);
+            }
+            for t in 0..l {
+                let step = c * l + t;
+                if step >= b.n_steps {
+                    padded = true;
+                    mb.obs.extend(std::iter::repeat_n(0.0, d));
+                    mb.starts.push(1.0);
+                    continue;
+                }
+                let i = step * n + e;
+                valid.push((k * l + t) as i64);
+                mb.obs.extend_from_slice(&b.obs[i * d..(i + 1) * d]);
+                mb.starts.push(b.episode_starts[i]);
+                mb.act.push(b.actions[i]);
+                mb.lp.push(b.log_probs[i]);
+                mb.adv.push(b.advantages[i]);
+                mb.val.push(b.values[i]);
+                mb.ret.push(b.returns[i]);
+                if let Some(m) = &b.action_masks {
+                    mb.mask.extend(
+                        m[i * a..(i + 1) * a]
+                            .iter()
+                            .map(|&ok| if ok { 0.0 } else { MASKED_LOGIT }),
+                    );
+                }
             }
         }
+        mb.valid = padded.then_some(valid);
     }
 
     /// One iteration: a rollout and an update, timed.
@@ -423,8 +577,14 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         episodes: usize,
         seed: u64,
     ) -> Result<EvalStats, AlgoError> {
-        let mut stats =
-            crate::policy::evaluate(&self.model.valid(), env, episodes, seed, true, &self.device)?;
+        let mut stats = crate::policy::evaluate::<B::InnerBackend, _, _>(
+            &self.model.valid(),
+            env,
+            episodes,
+            seed,
+            true,
+            &self.device,
+        )?;
         stats.timesteps = self.num_timesteps;
         Ok(stats)
     }
@@ -491,6 +651,62 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 return Ok(last_eval);
             }
         }
+    }
+}
+
+/// One minibatch of training sequences on the host (see `Ppo::gather`).
+#[derive(Debug, Default)]
+struct Minibatch {
+    /// Observations, `[seqs, seq_len, obs_dim]` with padding.
+    obs: Vec<f32>,
+    /// Episode starts, `[seqs, seq_len]` with padding.
+    starts: Vec<f32>,
+    /// Starting state of each sequence, one vector per state tensor.
+    states: Vec<Vec<f32>>,
+    /// Rows of the flattened `[seqs * seq_len]` outputs that are real steps; `None` when none
+    /// is padded.
+    valid: Option<Vec<i64>>,
+    act: Vec<u32>,
+    lp: Vec<f32>,
+    adv: Vec<f32>,
+    val: Vec<f32>,
+    ret: Vec<f32>,
+    /// Additive logit masks of the valid steps, `[valid, n_actions]` (empty without masks).
+    mask: Vec<f32>,
+}
+
+impl Minibatch {
+    fn clear(&mut self, n_state_tensors: usize) {
+        self.obs.clear();
+        self.starts.clear();
+        self.states.resize_with(n_state_tensors, Vec::new);
+        self.states.iter_mut().for_each(Vec::clear);
+        self.valid = None;
+        self.act.clear();
+        self.lp.clear();
+        self.adv.clear();
+        self.val.clear();
+        self.ret.clear();
+        self.mask.clear();
+    }
+}
+
+/// Add a gradient computed on the host (see [`crate::TrainForward::host`]) to `grads`.
+fn register_host_grad<B: AutodiffBackend>(
+    g: HostParamGrad,
+    grads: &mut GradientsParams,
+    device: &B::Device,
+) {
+    match g.shape[..] {
+        [n] => grads.register::<B::InnerBackend, 1>(
+            g.id,
+            Tensor::from_data(TensorData::new(g.values, [n]), device),
+        ),
+        [r, c] => grads.register::<B::InnerBackend, 2>(
+            g.id,
+            Tensor::from_data(TensorData::new(g.values, [r, c]), device),
+        ),
+        _ => unreachable!("host gradients are vectors or matrices"),
     }
 }
 

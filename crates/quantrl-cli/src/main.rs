@@ -169,6 +169,26 @@ fn load_config(args: &TrainArgs) -> Result<TrainConfig> {
 fn train(args: TrainArgs) -> Result<()> {
     let device = Default::default();
     probe_backend(&device)?;
+    let recurrent = match &args.resume {
+        Some(run) => quantrl::algos::checkpoint::read_state(&checkpoint_dir(run))
+            .with_context(|| format!("cannot resume from {}", run.display()))?
+            .config
+            .policy
+            .is_recurrent(),
+        None => load_config(&args)?.policy.is_recurrent(),
+    };
+    if recurrent {
+        train_with::<RecurrentActorCritic<DefaultAutodiffBackend>>(args, device)
+    } else {
+        train_with::<ActorCritic<DefaultAutodiffBackend>>(args, device)
+    }
+}
+
+fn train_with<M>(args: TrainArgs, device: Device<DefaultAutodiffBackend>) -> Result<()>
+where
+    M: PolicyNetwork<DefaultAutodiffBackend> + AutodiffModule<DefaultAutodiffBackend>,
+    M::InnerModule: PolicyNetwork<DefaultBackend>,
+{
     let (mut ppo, out) = match &args.resume {
         Some(run) => {
             let ckpt = checkpoint_dir(run);
@@ -180,7 +200,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 );
             }
             let env = make_env(&state.env_name, state.config.ppo.n_envs)?;
-            let ppo = Ppo::<DefaultAutodiffBackend, _>::resume(&ckpt, env, args.steps, &device)
+            let ppo = Ppo::<DefaultAutodiffBackend, _, M>::resume(&ckpt, env, args.steps, &device)
                 .with_context(|| format!("cannot resume from {}", ckpt.display()))?;
             let out = args.out.clone().unwrap_or_else(|| {
                 if ckpt.ends_with("checkpoint") {
@@ -198,7 +218,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 PathBuf::from(format!("runs/{}-seed{}", config.env, config.seed))
             });
             (
-                Ppo::<DefaultAutodiffBackend, _>::new(config, env, &device)?,
+                Ppo::<DefaultAutodiffBackend, _, M>::new(config, env, &device)?,
                 out,
             )
         }
@@ -296,17 +316,18 @@ fn eval(args: EvalArgs) -> Result<()> {
     let device = Default::default();
     probe_backend(&device)?;
     let ckpt = checkpoint_dir(&args.checkpoint);
-    let (state, model) = load_model::<DefaultAutodiffBackend>(&ckpt, &device)
-        .with_context(|| format!("cannot load checkpoint {}", args.checkpoint.display()))?;
-    let mut env = make_env(&state.env_name, 4)?;
-    let e = evaluate(
-        &model.valid(),
-        &mut env,
-        args.episodes,
-        args.seed,
-        true,
-        &device,
-    )?;
+    let context = || format!("cannot load checkpoint {}", args.checkpoint.display());
+    let recurrent = quantrl::algos::checkpoint::read_state(&ckpt)
+        .with_context(context)?
+        .config
+        .policy
+        .is_recurrent();
+    let (state, e) = if recurrent {
+        eval_with::<RecurrentActorCritic<DefaultBackend>>(&ckpt, &args, &device)
+    } else {
+        eval_with::<ActorCritic<DefaultBackend>>(&ckpt, &args, &device)
+    }
+    .with_context(context)?;
     println!(
         "{} after {} steps: evaluation return {:.1} ± {:.1} over {} episodes (mean length {:.1})",
         state.env_name, state.num_timesteps, e.mean_return, e.std_return, e.episodes, e.mean_length
@@ -314,5 +335,19 @@ fn eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-use quantrl::burn::module::AutodiffModule as _;
+fn eval_with<M: PolicyNetwork<DefaultBackend>>(
+    ckpt: &Path,
+    args: &EvalArgs,
+    device: &Device<DefaultBackend>,
+) -> Result<(CheckpointState, EvalStats)> {
+    let (state, model) = load_model::<DefaultBackend, M>(ckpt, device)?;
+    let mut env = make_env(&state.env_name, 4)?;
+    let e = evaluate(&model, &mut env, args.episodes, args.seed, true, device)?;
+    Ok((state, e))
+}
+
+use quantrl::algos::PolicyNetwork;
+use quantrl::algos::checkpoint::CheckpointState;
+use quantrl::burn::module::AutodiffModule;
 use quantrl::burn::tensor::{Device, Tensor};
+use quantrl::nets::{ActorCritic, RecurrentActorCritic};

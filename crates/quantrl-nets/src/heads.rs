@@ -213,6 +213,15 @@ impl<B: Backend> ValueHead<B> {
         let [n, _] = h.dims();
         self.linear.forward(h).reshape([n])
     }
+
+    /// Ids of the head's parameters (for a value learning-rate group).
+    pub fn param_ids(&self) -> Vec<burn::module::ParamId> {
+        let mut ids = vec![self.linear.weight.id];
+        if let Some(b) = &self.linear.bias {
+            ids.push(b.id);
+        }
+        ids
+    }
 }
 
 #[cfg(test)]

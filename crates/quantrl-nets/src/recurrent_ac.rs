@@ -2,8 +2,9 @@
 //! policy head and a value head, over one shared encoder or separate policy and value encoders.
 
 use burn::config::Config;
-use burn::module::Module;
-use burn::tensor::{Device, Tensor, backend::Backend};
+use burn::module::{Module, ParamId};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Device, Tensor, TensorData, backend::Backend};
 use quantrl_core::{ConfigError, Rng, derive_seed};
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,8 @@ use crate::clstm::{Clstm, ClstmConfig};
 use crate::encoder::{EncoderState, SequenceEncoder};
 use crate::gtrxl::{Gtrxl, GtrxlConfig};
 use crate::heads::{CategoricalHead, ValueHead};
-use crate::rnn::{Gru, Lstm, RnnConfig};
+use crate::host_bptt::{HostCell, HostRnnLayer, RnnTape};
+use crate::rnn::{Gru, Lstm, RnnConfig, RnnLayer};
 use crate::transformer::{TransformerEncoder, TransformerEncoderConfig};
 use crate::{Activation, Mlp};
 
@@ -390,6 +392,17 @@ impl<B: Backend> RecurrentActorCritic<B> {
         self.policy_head.n_actions()
     }
 
+    /// Whether policy and value share one encoder.
+    pub fn shared_encoder(&self) -> bool {
+        self.value_encoder.is_none()
+    }
+
+    /// Ids of the value head's parameters (for a value learning-rate group, as
+    /// [`ActorCritic::value_head_param_ids`](crate::ActorCritic::value_head_param_ids)).
+    pub fn value_head_param_ids(&self) -> Vec<burn::module::ParamId> {
+        self.value_head.param_ids()
+    }
+
     /// One step (rollouts): reset where `episode_start` is 1, then logits and values.
     ///
     /// # Shapes
@@ -450,6 +463,217 @@ impl<B: Backend> RecurrentActorCritic<B> {
                 .forward(hv.reshape([b * t, d]))
                 .reshape([b, t]),
             state,
+        }
+    }
+}
+
+/// The gradient of one parameter computed outside Burn's autodiff (see
+/// [`RecurrentActorCritic::forward_seq_host_bptt`]).
+#[derive(Debug, Clone)]
+pub struct HostParamGrad {
+    /// The parameter.
+    pub id: ParamId,
+    /// Its gradient, row-major.
+    pub values: Vec<f32>,
+    /// Its shape (`[n]` for a bias, `[rows, cols]` for a weight).
+    pub shape: Vec<usize>,
+}
+
+/// One encoder whose backpropagation runs on the host.
+struct HostPart<B: AutodiffBackend> {
+    /// The encoder's outputs as an autodiff leaf, `[seqs, len, H]`.
+    leaf: Tensor<B, 3>,
+    layers: Vec<HostRnnLayer>,
+    ids: Vec<[ParamId; 4]>,
+    tape: RnnTape,
+}
+
+/// A training forward pass whose recurrent encoders were run on the host
+/// ([`RecurrentActorCritic::forward_seq_host_bptt`]): the heads' part of the graph is in
+/// Burn's autodiff, the encoders' gradients come from [`param_grads`](Self::param_grads).
+pub struct HostBpttForward<B: AutodiffBackend> {
+    /// Action logits, `[seqs, len, n_actions]`.
+    pub logits: Tensor<B, 3>,
+    /// State values, `[seqs, len]`.
+    pub values: Tensor<B, 2>,
+    parts: Vec<HostPart<B>>,
+}
+
+impl<B: AutodiffBackend> HostBpttForward<B> {
+    /// After `loss.backward()`: the gradients of the encoders' parameters (to be added to the
+    /// optimizer's gradients next to those Burn computed for the heads).
+    pub fn param_grads(&self, grads: &B::Gradients) -> Vec<HostParamGrad> {
+        let mut out = Vec::new();
+        for part in &self.parts {
+            let [s, l, h] = part.leaf.dims();
+            let d_out: Vec<f32> = match part.leaf.grad(grads) {
+                Some(g) => g
+                    .into_data()
+                    .convert::<f32>()
+                    .to_vec()
+                    .expect("float grads"),
+                None => vec![0.0; s * l * h],
+            };
+            let layer_grads = part.tape.backward(&part.layers, &d_out);
+            for (g, ids) in layer_grads.into_iter().zip(&part.ids) {
+                let shape2 = |m: &ndarray::Array2<f32>| vec![m.nrows(), m.ncols()];
+                let (s_ih, s_hh) = (shape2(&g.w_ih), shape2(&g.w_hh));
+                let (n_ih, n_hh) = (g.b_ih.len(), g.b_hh.len());
+                out.push(HostParamGrad {
+                    id: ids[0],
+                    values: g.w_ih.into_raw_vec_and_offset().0,
+                    shape: s_ih,
+                });
+                out.push(HostParamGrad {
+                    id: ids[1],
+                    values: g.w_hh.into_raw_vec_and_offset().0,
+                    shape: s_hh,
+                });
+                out.push(HostParamGrad {
+                    id: ids[2],
+                    values: g.b_ih,
+                    shape: vec![n_ih],
+                });
+                out.push(HostParamGrad {
+                    id: ids[3],
+                    values: g.b_hh,
+                    shape: vec![n_hh],
+                });
+            }
+        }
+        out
+    }
+}
+
+fn host_layers<B: Backend>(layers: &[RnnLayer<B>]) -> (Vec<HostRnnLayer>, Vec<[ParamId; 4]>) {
+    let m = |t: Tensor<B, 2>| {
+        let [r, c] = t.dims();
+        let v: Vec<f32> = t
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .expect("float weights");
+        ndarray::Array2::from_shape_vec((r, c), v).expect("weight shape")
+    };
+    let v = |t: Tensor<B, 1>| -> Vec<f32> {
+        t.into_data()
+            .convert::<f32>()
+            .to_vec()
+            .expect("float biases")
+    };
+    layers
+        .iter()
+        .map(|l| {
+            (
+                HostRnnLayer {
+                    w_ih: m(l.w_ih.val()),
+                    w_hh: m(l.w_hh.val()),
+                    b_ih: v(l.b_ih.val()),
+                    b_hh: v(l.b_hh.val()),
+                },
+                [l.w_ih.id, l.w_hh.id, l.b_ih.id, l.b_hh.id],
+            )
+        })
+        .unzip()
+}
+
+impl<B: Backend> Encoder<B> {
+    /// The cell and layers of a GRU or LSTM encoder (the ones with a host BPTT path).
+    fn host_rnn(&self) -> Option<(HostCell, &[RnnLayer<B>])> {
+        match self {
+            Encoder::Gru(g) => Some((HostCell::Gru, g.layers())),
+            Encoder::Lstm(l) => Some((HostCell::Lstm, l.layers())),
+            _ => None,
+        }
+    }
+}
+
+impl<B: AutodiffBackend> RecurrentActorCritic<B> {
+    /// Whether [`forward_seq_host_bptt`](Self::forward_seq_host_bptt) applies: every encoder
+    /// is a GRU or an LSTM.
+    pub fn supports_host_bptt(&self) -> bool {
+        self.policy_encoder.host_rnn().is_some()
+            && self
+                .value_encoder
+                .as_ref()
+                .is_none_or(|v| v.host_rnn().is_some())
+    }
+
+    /// [`forward_seq`](Self::forward_seq) for training on a CPU: the GRU/LSTM encoders run on
+    /// the host with hand-derived backpropagation through time ([`crate::host_bptt`]), the
+    /// heads in Burn's autodiff on the encoders' outputs. After `loss.backward()`, add
+    /// [`HostBpttForward::param_grads`] to the gradients. Outputs and gradients equal those of
+    /// the all-Burn path up to float rounding (tested).
+    ///
+    /// `obs` is `[seqs, len, obs_dim]` row-major, `state0` the state tensors as host vectors
+    /// (`[seqs, layers, H]` each, as [`EncoderState`] holds them), `episode_starts`
+    /// `[seqs, len]`.
+    ///
+    /// # Panics
+    /// When an encoder is not a GRU or LSTM (see
+    /// [`supports_host_bptt`](Self::supports_host_bptt)) or the sizes disagree.
+    pub fn forward_seq_host_bptt(
+        &self,
+        obs: &[f32],
+        seqs: usize,
+        len: usize,
+        state0: &[Vec<f32>],
+        episode_starts: &[f32],
+        device: &Device<B>,
+    ) -> HostBpttForward<B> {
+        assert!(
+            self.supports_host_bptt(),
+            "host BPTT needs GRU or LSTM encoders"
+        );
+        let mut parts = Vec::new();
+        let mut run = |enc: &Encoder<B>, state: &[Vec<f32>]| -> Tensor<B, 3> {
+            let (cell, layers) = enc.host_rnn().expect("checked");
+            let (host, ids) = host_layers(layers);
+            let n_layers = host.len();
+            let hd = host[0].w_hh.nrows();
+            // State tensors are [seqs, layers, H]; split per layer into [seqs, H].
+            let per_layer = |t: &Vec<f32>| -> Vec<Vec<f32>> {
+                (0..n_layers)
+                    .map(|l| {
+                        (0..seqs)
+                            .flat_map(|s| {
+                                t[(s * n_layers + l) * hd..(s * n_layers + l + 1) * hd]
+                                    .iter()
+                                    .copied()
+                            })
+                            .collect()
+                    })
+                    .collect()
+            };
+            let h0 = per_layer(&state[0]);
+            let c0 = match cell {
+                HostCell::Lstm => per_layer(&state[1]),
+                HostCell::Gru => Vec::new(),
+            };
+            let (y, tape) = RnnTape::forward(cell, &host, obs, seqs, len, episode_starts, &h0, &c0);
+            let leaf = Tensor::<B, 3>::from_data(TensorData::new(y, [seqs, len, hd]), device)
+                .require_grad();
+            parts.push(HostPart {
+                leaf: leaf.clone(),
+                layers: host,
+                ids,
+                tape,
+            });
+            leaf
+        };
+        let hp = run(&self.policy_encoder, &state0[..self.n_policy_state]);
+        let hv = match &self.value_encoder {
+            Some(enc) => run(enc, &state0[self.n_policy_state..]),
+            None => hp.clone(),
+        };
+        let d = hp.dims()[2];
+        HostBpttForward {
+            logits: self.policy_head.forward(hp),
+            values: self
+                .value_head
+                .forward(hv.reshape([seqs * len, d]))
+                .reshape([seqs, len]),
+            parts,
         }
     }
 }

@@ -1,0 +1,353 @@
+//! The networks PPO trains, behind one interface: [`PolicyNetwork`].
+//!
+//! A policy network maps observations (and, for a recurrent one, a state carried from step to
+//! step) to action logits and state values. The feed-forward [`ActorCritic`] is the special case
+//! with an empty state; the [`RecurrentActorCritic`] carries its encoders' state. PPO is written
+//! once against this trait: rollouts call [`step`](PolicyNetwork::step) with the state carried
+//! across steps and reset where an episode starts; training calls
+//! [`forward_sequences`](PolicyNetwork::forward_sequences) on whole training sequences, each
+//! from the state stored at its first step. With a feed-forward network every sequence has
+//! length 1, which is exactly the classic shuffled-sample minibatch.
+
+use burn::module::{Module, ParamId};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Device, Tensor, TensorData, backend::Backend};
+use quantrl_core::{ConfigError, derive_seed};
+use quantrl_nets::{ActorCritic, EncoderState, HostBpttForward, RecurrentActorCritic};
+
+use crate::TrainConfig;
+
+/// What one step of a [`PolicyNetwork`] gives.
+#[derive(Debug, Clone)]
+pub struct PolicyStep<B: Backend> {
+    /// Action logits, `[batch, n_actions]`.
+    pub logits: Tensor<B, 2>,
+    /// State values, `[batch]`.
+    pub values: Tensor<B, 1>,
+    /// The state after the step (empty for a feed-forward network).
+    pub state: EncoderState<B>,
+}
+
+/// A training forward pass over a minibatch of sequences (see
+/// [`PolicyNetwork::forward_sequences_train`]).
+pub struct TrainForward<B: AutodiffBackend> {
+    /// Logits `[seqs * len, n_actions]`, sequence-major.
+    pub logits: Tensor<B, 2>,
+    /// Values `[seqs * len]`.
+    pub values: Tensor<B, 1>,
+    /// Encoders run on the host: their parameter gradients are added after `backward()`.
+    pub host: Option<HostBpttForward<B>>,
+}
+
+/// A minibatch of training sequences on the host.
+#[derive(Debug, Clone, Copy)]
+pub struct SequenceBatch<'a> {
+    /// Observations, `[seqs, len, obs_dim]` row-major.
+    pub obs: &'a [f32],
+    /// Sequences.
+    pub seqs: usize,
+    /// Steps per sequence.
+    pub len: usize,
+    /// Observation width.
+    pub obs_dim: usize,
+    /// Starting state of each sequence: one vector per state tensor, `[seqs, a, b]`.
+    pub state0: &'a [Vec<f32>],
+    /// Per-environment shapes `[a, b]` of the state tensors.
+    pub state_shapes: &'a [[usize; 2]],
+    /// Episode starts, `[seqs, len]`.
+    pub episode_starts: &'a [f32],
+}
+
+/// A categorical actor-critic that PPO can train (see the [module docs](self)).
+pub trait PolicyNetwork<B: Backend>: Module<B> + Clone {
+    /// Build the network a training config describes, for `obs_dim` inputs and `n_actions`
+    /// actions, weights drawn from the config's seed.
+    fn from_config(
+        config: &TrainConfig,
+        obs_dim: usize,
+        n_actions: usize,
+        device: &Device<B>,
+    ) -> Result<Self, ConfigError>
+    where
+        Self: Sized;
+
+    /// Whether the network carries a state between steps.
+    fn is_recurrent(&self) -> bool;
+
+    /// The initial (all-zero) state for `batch` environments (empty when feed-forward).
+    fn initial_state(&self, batch: usize, device: &Device<B>) -> EncoderState<B>;
+
+    /// One step: reset the state of the rows whose `episode_start` is 1, then logits and
+    /// values of `obs`.
+    ///
+    /// # Shapes
+    /// - `obs`: `[batch, obs_dim]`; `episode_start`: `batch` flags, 0 or 1
+    fn step(
+        &self,
+        obs: Tensor<B, 2>,
+        state: EncoderState<B>,
+        episode_start: &[f32],
+    ) -> PolicyStep<B>;
+
+    /// Only the values of one step (cheaper where the network can skip the policy).
+    fn step_values(
+        &self,
+        obs: Tensor<B, 2>,
+        state: EncoderState<B>,
+        episode_start: &[f32],
+    ) -> Tensor<B, 1> {
+        self.step(obs, state, episode_start).values
+    }
+
+    /// Whole sequences (training), each from its `state0` row, resetting before step `t` of
+    /// sequence `s` where `episode_starts[s * len + t]` is 1.
+    ///
+    /// # Shapes
+    /// - `obs`: `[seqs, len, obs_dim]`; `episode_starts`: `seqs * len` flags, row-major
+    /// - output: logits `[seqs * len, n_actions]` and values `[seqs * len]`, sequence-major
+    fn forward_sequences(
+        &self,
+        obs: Tensor<B, 3>,
+        state0: EncoderState<B>,
+        episode_starts: &[f32],
+    ) -> (Tensor<B, 2>, Tensor<B, 1>);
+
+    /// Parameters of the value head (the value learning-rate group).
+    fn value_param_ids(&self) -> Vec<ParamId>;
+
+    /// [`forward_sequences`](Self::forward_sequences) for a training step. A network may run
+    /// parts of it outside Burn's autodiff (`host_fast_path`, e.g. GRU/LSTM backpropagation
+    /// through time on the CPU) and return their gradients in [`TrainForward::host`]; by
+    /// default everything is in Burn's graph.
+    fn forward_sequences_train(
+        &self,
+        batch: SequenceBatch<'_>,
+        host_fast_path: bool,
+        device: &Device<B>,
+    ) -> TrainForward<B>
+    where
+        B: AutodiffBackend,
+    {
+        let _ = host_fast_path;
+        let (logits, values) = self.forward_sequences(
+            sequence_obs(&batch, device),
+            sequence_state(&batch, device),
+            batch.episode_starts,
+        );
+        TrainForward {
+            logits,
+            values,
+            host: None,
+        }
+    }
+}
+
+/// The observations of a [`SequenceBatch`] as a `[seqs, len, obs_dim]` tensor.
+pub fn sequence_obs<B: Backend>(batch: &SequenceBatch<'_>, device: &Device<B>) -> Tensor<B, 3> {
+    Tensor::from_data(
+        TensorData::new(batch.obs.to_vec(), [batch.seqs, batch.len, batch.obs_dim]),
+        device,
+    )
+}
+
+/// The starting states of a [`SequenceBatch`] as an [`EncoderState`].
+pub fn sequence_state<B: Backend>(
+    batch: &SequenceBatch<'_>,
+    device: &Device<B>,
+) -> EncoderState<B> {
+    EncoderState::new(
+        batch
+            .state0
+            .iter()
+            .zip(batch.state_shapes)
+            .map(|(v, &[a, b])| {
+                Tensor::from_data(TensorData::new(v.clone(), [batch.seqs, a, b]), device)
+            })
+            .collect(),
+    )
+}
+
+impl<B: Backend> PolicyNetwork<B> for ActorCritic<B> {
+    fn from_config(
+        config: &TrainConfig,
+        obs_dim: usize,
+        n_actions: usize,
+        device: &Device<B>,
+    ) -> Result<Self, ConfigError> {
+        if config.policy.is_recurrent() {
+            return Err(ConfigError::Inconsistent(
+                "policy.encoder is set: this config describes a recurrent policy, which the \
+                 feed-forward learner cannot train (use RecurrentPpo)"
+                    .into(),
+            ));
+        }
+        Ok(config
+            .policy
+            .network(obs_dim, n_actions, derive_seed(config.seed, 1))
+            .init(device))
+    }
+
+    fn is_recurrent(&self) -> bool {
+        false
+    }
+
+    fn initial_state(&self, _batch: usize, _device: &Device<B>) -> EncoderState<B> {
+        EncoderState::empty()
+    }
+
+    fn step(
+        &self,
+        obs: Tensor<B, 2>,
+        state: EncoderState<B>,
+        _episode_start: &[f32],
+    ) -> PolicyStep<B> {
+        let out = self.forward(obs);
+        PolicyStep {
+            logits: out.logits,
+            values: out.values,
+            state,
+        }
+    }
+
+    fn step_values(
+        &self,
+        obs: Tensor<B, 2>,
+        _state: EncoderState<B>,
+        _episode_start: &[f32],
+    ) -> Tensor<B, 1> {
+        self.values(obs)
+    }
+
+    fn forward_sequences(
+        &self,
+        obs: Tensor<B, 3>,
+        _state0: EncoderState<B>,
+        _episode_starts: &[f32],
+    ) -> (Tensor<B, 2>, Tensor<B, 1>) {
+        let [s, l, d] = obs.dims();
+        let out = self.forward(obs.reshape([s * l, d]));
+        (out.logits, out.values)
+    }
+
+    fn value_param_ids(&self) -> Vec<ParamId> {
+        self.value_head_param_ids()
+    }
+}
+
+impl<B: Backend> PolicyNetwork<B> for RecurrentActorCritic<B> {
+    fn from_config(
+        config: &TrainConfig,
+        obs_dim: usize,
+        n_actions: usize,
+        device: &Device<B>,
+    ) -> Result<Self, ConfigError> {
+        let net = config
+            .policy
+            .recurrent_network(obs_dim, n_actions, derive_seed(config.seed, 1))?
+            .ok_or_else(|| {
+                ConfigError::Inconsistent(
+                    "a recurrent learner needs policy.encoder (e.g. kind = \"gru\")".into(),
+                )
+            })?;
+        Ok(net.init(device))
+    }
+
+    fn is_recurrent(&self) -> bool {
+        true
+    }
+
+    fn initial_state(&self, batch: usize, device: &Device<B>) -> EncoderState<B> {
+        RecurrentActorCritic::initial_state(self, batch, device)
+    }
+
+    fn step(
+        &self,
+        obs: Tensor<B, 2>,
+        state: EncoderState<B>,
+        episode_start: &[f32],
+    ) -> PolicyStep<B> {
+        let device = obs.device();
+        let starts = Tensor::from_data(
+            TensorData::new(episode_start.to_vec(), [episode_start.len()]),
+            &device,
+        );
+        let out = RecurrentActorCritic::step(self, obs, state, starts);
+        PolicyStep {
+            logits: out.logits,
+            values: out.values,
+            state: out.state,
+        }
+    }
+
+    fn forward_sequences(
+        &self,
+        obs: Tensor<B, 3>,
+        state0: EncoderState<B>,
+        episode_starts: &[f32],
+    ) -> (Tensor<B, 2>, Tensor<B, 1>) {
+        let [s, l, _] = obs.dims();
+        let device = obs.device();
+        let starts = Tensor::from_data(TensorData::new(episode_starts.to_vec(), [s, l]), &device);
+        let out = self.forward_seq(obs, state0, starts);
+        let a = out.logits.dims()[2];
+        (out.logits.reshape([s * l, a]), out.values.reshape([s * l]))
+    }
+
+    fn value_param_ids(&self) -> Vec<ParamId> {
+        self.value_head_param_ids()
+    }
+
+    fn forward_sequences_train(
+        &self,
+        batch: SequenceBatch<'_>,
+        host_fast_path: bool,
+        device: &Device<B>,
+    ) -> TrainForward<B>
+    where
+        B: AutodiffBackend,
+    {
+        if !(host_fast_path && self.supports_host_bptt()) {
+            let (logits, values) = self.forward_sequences(
+                sequence_obs(&batch, device),
+                sequence_state(&batch, device),
+                batch.episode_starts,
+            );
+            return TrainForward {
+                logits,
+                values,
+                host: None,
+            };
+        }
+        let out = self.forward_seq_host_bptt(
+            batch.obs,
+            batch.seqs,
+            batch.len,
+            batch.state0,
+            batch.episode_starts,
+            device,
+        );
+        let n = batch.seqs * batch.len;
+        let a = out.logits.dims()[2];
+        TrainForward {
+            logits: out.logits.clone().reshape([n, a]),
+            values: out.values.clone().reshape([n]),
+            host: Some(out),
+        }
+    }
+}
+
+/// The per-environment shapes `[a, b]` of a network's state tensors (empty when
+/// feed-forward).
+pub fn state_shapes<B: Backend, M: PolicyNetwork<B>>(
+    net: &M,
+    device: &Device<B>,
+) -> Vec<[usize; 2]> {
+    net.initial_state(1, device)
+        .tensors
+        .iter()
+        .map(|t| {
+            let [_, a, b] = t.dims();
+            [a, b]
+        })
+        .collect()
+}
