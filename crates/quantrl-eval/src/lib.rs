@@ -46,19 +46,36 @@
 //! series, a NaN or infinite value, misaligned series or a parameter out of range, and
 //! NaN/infinity where the metric itself is undefined or infinite.
 
+pub mod backtest;
+pub mod baselines;
+mod date_serde;
 mod error;
 mod float_serde;
+mod interval;
 mod normal;
+pub mod plots;
 mod positions;
+pub mod report;
 mod returns;
 mod sharpe_inference;
 mod stats;
 mod summary;
 mod tail;
+pub mod walk_forward;
 
+pub use backtest::{
+    AllocationPolicy, BacktestPolicy, BacktestResult, Backtester, EnvSpec, EquityPoint,
+    PolicyActions, Trade,
+};
+pub use baselines::{BaselineConfig, IndexSeries, standard_set};
 pub use error::EvalError;
+pub use interval::{MeanInterval, student_t_cdf, student_t_inv_cdf};
 pub use normal::{erfc, normal_cdf, normal_inv_cdf};
 pub use positions::{exposure, turnover};
+pub use report::{
+    Fnv1a64, MetricsRow, REPORT_FORMAT_VERSION, Report, RunManifest, compare, format_table,
+    git_commit, market_hash,
+};
 pub use returns::{
     TRADING_DAYS_PER_YEAR, annual_return, annual_volatility, calmar_ratio, cumulative_return,
     downside_risk, information_ratio, max_drawdown, sharpe_ratio, sortino_ratio, win_rate,
@@ -70,4 +87,8 @@ pub use summary::{PerformanceSummary, SummaryConfig};
 pub use tail::{
     EmpiricalTail, QuantileMethod, TailConvention, empirical_tail, expected_shortfall,
     value_at_risk,
+};
+pub use walk_forward::{
+    MetricIntervals, OutOfSample, WalkForward, WalkForwardResult, Window, WindowDates, WindowRun,
+    calendar_windows, check_windows, row_windows,
 };
