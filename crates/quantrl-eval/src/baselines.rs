@@ -247,6 +247,9 @@ impl AllocationPolicy for EqualWeight {
     }
 }
 
+/// The label of the [`Oracle`] baseline.
+pub const ORACLE_LABEL: &str = "oracle";
+
 /// Perfect foresight: on each decision bar `t`, the target with the highest return over the
 /// coming holding interval, among the targets the agent's action space can express.
 ///
@@ -376,7 +379,7 @@ impl Oracle {
             previous = target;
         }
         Ok(Self {
-            label: "oracle".into(),
+            label: ORACLE_LABEL.into(),
             allocations,
             plan,
             step: 0,

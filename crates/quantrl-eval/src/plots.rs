@@ -7,13 +7,15 @@
 //!
 //! | file | what it shows |
 //! |---|---|
-//! | `equity.png` | NAV over initial NAV of every backtest (agent and baselines), log scale |
+//! | `equity.png` | NAV over initial NAV of every backtest (agent and baselines); log scale where the values span more than a factor of 4 |
 //! | `drawdown.png` | drawdown from the running peak of every backtest, in percent |
 //! | `weights.png` | the first backtest's (the agent's) weight per asset over time: one line per asset up to 8 assets, else the 7 largest by mean absolute weight and the sum of the others |
-//! | `walk_forward.png` | (walk-forward) out-of-sample NAV of every seed and baseline, log scale |
+//! | `walk_forward.png` | (walk-forward) out-of-sample NAV of every seed and baseline (log scale as above), grey verticals where test windows start |
 //!
-//! The x axis is the calendar year (fractional) when the backtests have dates, else the
-//! market row.
+//! The x axis shows dates (`YYYY-MM`) when the backtests have them, else market rows. The
+//! oracle is drawn but does not set the y range of the equity plots (its growth would
+//! flatten every other line): where it leaves the plot it is clipped at the edge and its
+//! legend entry says the value it ends at.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -23,6 +25,7 @@ use plotters::prelude::*;
 use quantrl_data::Date;
 
 use crate::backtest::BacktestResult;
+use crate::baselines::ORACLE_LABEL;
 use crate::error::EvalError;
 use crate::report::{Report, write_files_atomically};
 
@@ -68,10 +71,24 @@ pub fn decimal_year(date: Date) -> f64 {
 
 /// One line of a chart.
 struct Line {
-    label: String,
+    /// Legend entry (`None`: no entry, e.g. a window boundary).
+    label: Option<String>,
     points: Vec<(f64, f64)>,
     colour: RGBColor,
     width: u32,
+    /// Whether the line sets the y range. The oracle does not: its growth would flatten
+    /// every other line; it is drawn, clipped at the top, and its legend says where it ends.
+    sets_range: bool,
+}
+
+/// What a chart shows.
+struct Chart<'a> {
+    name: &'a str,
+    title: &'a str,
+    dated: bool,
+    y_desc: &'a str,
+    log_y: bool,
+    legend: SeriesLabelPosition,
 }
 
 /// The x value of a point: its decimal year when dated, else its row.
@@ -79,18 +96,35 @@ fn x_of(row: usize, date: Option<Date>) -> f64 {
     date.map_or(row as f64, decimal_year)
 }
 
-fn x_label(dated: bool) -> &'static str {
-    if dated { "year" } else { "market row (bar)" }
+/// `YYYY-MM` of a decimal year.
+fn year_month(x: f64) -> String {
+    let year = x.floor();
+    let month = (((x - year) * 12.0).floor() as i64).clamp(0, 11) + 1;
+    format!("{}-{month:02}", year as i64)
 }
 
-fn bounds(lines: &[Line]) -> Option<(f64, f64, f64, f64)> {
+/// A y tick label with at most three significant digits and no trailing zeros.
+fn short_number(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let digits = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+    let text = format!("{v:.digits$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+fn bounds<'a>(points: impl Iterator<Item = &'a (f64, f64)>) -> Option<(f64, f64, f64, f64)> {
     let mut b = (
         f64::INFINITY,
         f64::NEG_INFINITY,
         f64::INFINITY,
         f64::NEG_INFINITY,
     );
-    for (x, y) in lines.iter().flat_map(|l| &l.points) {
+    for (x, y) in points {
         if x.is_finite() && y.is_finite() {
             b = (b.0.min(*x), b.1.max(*x), b.2.min(*y), b.3.max(*y));
         }
@@ -98,55 +132,111 @@ fn bounds(lines: &[Line]) -> Option<(f64, f64, f64, f64)> {
     (b.0 <= b.1).then_some(b)
 }
 
-/// Draw `lines` into a PNG: title, axis labels, legend; a logarithmic y axis when `log_y`
-/// and every value is positive.
-fn line_chart(
-    name: &str,
-    title: &str,
-    x_desc: &str,
-    y_desc: &str,
-    lines: &[Line],
-    log_y: bool,
-) -> Result<Vec<u8>, EvalError> {
+/// The parts of a polyline inside `lo <= y <= hi` (in log space when `log`), cut exactly at
+/// the bounds: plotters does not clip lines to the plotting area.
+fn clip_runs(points: &[(f64, f64)], lo: f64, hi: f64, log: bool) -> Vec<Vec<(f64, f64)>> {
+    let f = |y: f64| if log { y.ln() } else { y };
+    let g = |y: f64| if log { y.exp() } else { y };
+    let (lo, hi) = (f(lo), f(hi));
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut current: Vec<(f64, f64)> = Vec::new();
+    let inside = |y: f64| y >= lo && y <= hi;
+    if points.len() == 1 && inside(f(points[0].1)) {
+        return vec![points.to_vec()];
+    }
+    for w in points.windows(2) {
+        let (x0, y0, x1, y1) = (w[0].0, f(w[0].1), w[1].0, f(w[1].1));
+        if !(y0.is_finite() && y1.is_finite()) {
+            runs.extend((current.len() > 1).then(|| std::mem::take(&mut current)));
+            current.clear();
+            continue;
+        }
+        let dy = y1 - y0;
+        let (mut t0, mut t1) = (0.0f64, 1.0f64);
+        if dy == 0.0 {
+            if !inside(y0) {
+                runs.extend((current.len() > 1).then(|| std::mem::take(&mut current)));
+                current.clear();
+                continue;
+            }
+        } else {
+            let (a, b) = ((lo - y0) / dy, (hi - y0) / dy);
+            t0 = t0.max(a.min(b));
+            t1 = t1.min(a.max(b));
+            if t0 > t1 {
+                runs.extend((current.len() > 1).then(|| std::mem::take(&mut current)));
+                current.clear();
+                continue;
+            }
+        }
+        let p0 = (
+            x0 + t0 * (x1 - x0),
+            if t0 == 0.0 { w[0].1 } else { g(y0 + t0 * dy) },
+        );
+        let p1 = (
+            x0 + t1 * (x1 - x0),
+            if t1 == 1.0 { w[1].1 } else { g(y0 + t1 * dy) },
+        );
+        if current.last() != Some(&p0) {
+            runs.extend((current.len() > 1).then(|| std::mem::take(&mut current)));
+            current.clear();
+            current.push(p0);
+        }
+        current.push(p1);
+    }
+    runs.extend((current.len() > 1).then_some(current));
+    runs
+}
+
+/// Draw `lines` into a PNG: title, axis labels, legend; a logarithmic y axis when
+/// `chart.log_y` and the values span more than a factor of 4.
+fn line_chart(chart: &Chart<'_>, lines: &mut [Line]) -> Result<Vec<u8>, EvalError> {
     let fail = |message: String| EvalError::Plot {
-        path: PathBuf::from(name),
+        path: PathBuf::from(chart.name),
         message,
     };
     ensure_font().map_err(&fail)?;
-    let (x0, x1, y0, y1) = bounds(lines).unwrap_or((0.0, 1.0, 0.0, 1.0));
-    let x1 = if x1 > x0 { x1 } else { x0 + 1.0 };
+    let all = bounds(lines.iter().flat_map(|l| &l.points)).unwrap_or((0.0, 1.0, 0.0, 1.0));
+    let scaled = bounds(
+        lines
+            .iter()
+            .filter(|l| l.sets_range)
+            .flat_map(|l| &l.points),
+    )
+    .unwrap_or(all);
+    let (x0, x1) = (all.0, if all.1 > all.0 { all.1 } else { all.0 + 1.0 });
+    let (y0, y1) = (scaled.2, scaled.3);
+    // A log scale only where the values span more than a factor of 4: over a narrower range
+    // it would have no tick labels to read.
+    let log_y = chart.log_y && y0 > 0.0 && y1 / y0 > 4.0;
+    let (lo, hi) = if log_y {
+        (y0 / 1.02, y1 * 1.02)
+    } else {
+        let pad = if y1 > y0 { 0.05 * (y1 - y0) } else { 0.5 };
+        (y0 - pad, y1 + pad)
+    };
+    // A line that leaves the plot says where it ends.
+    for l in lines.iter_mut() {
+        if let (Some(label), Some(&(_, end))) = (l.label.as_mut(), l.points.last())
+            && l.points.iter().any(|p| p.1 > hi || p.1 < lo)
+        {
+            label.push_str(&format!(" (off scale; ends at {})", short_number(end)));
+        }
+    }
     let mut buffer = vec![255u8; (WIDTH * HEIGHT * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buffer, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-        if log_y && y0 > 0.0 {
-            let (lo, hi) = if y1 > y0 * 1.001 {
-                (y0 / 1.02, y1 * 1.02)
-            } else {
-                (y0 / 1.1, y1 * 1.1)
-            };
-            draw(
-                &root,
-                title,
-                x_desc,
-                y_desc,
-                lines,
-                x0..x1,
-                (lo..hi).log_scale(),
-            )
-            .map_err(&fail)?;
+        let title = if log_y {
+            format!("{} (log scale)", chart.title)
         } else {
-            let pad = if y1 > y0 { 0.05 * (y1 - y0) } else { 0.5 };
-            draw(
-                &root,
-                title,
-                x_desc,
-                y_desc,
-                lines,
-                x0..x1,
-                (y0 - pad)..(y1 + pad),
-            )
-            .map_err(&fail)?;
+            chart.title.to_string()
+        };
+        if log_y {
+            let y = (lo..hi).log_scale();
+            draw(&root, chart, &title, lines, x0..x1, y, (lo, hi), true).map_err(&fail)?;
+        } else {
+            draw(&root, chart, &title, lines, x0..x1, lo..hi, (lo, hi), false).map_err(&fail)?;
         }
         root.present().map_err(|e| fail(e.to_string()))?;
     }
@@ -155,48 +245,71 @@ fn line_chart(
 
 fn draw<Y>(
     root: &DrawingArea<BitMapBackend<'_>, Shift>,
+    chart: &Chart<'_>,
     title: &str,
-    x_desc: &str,
-    y_desc: &str,
     lines: &[Line],
     x: std::ops::Range<f64>,
     y: Y,
+    (lo, hi): (f64, f64),
+    log_y: bool,
 ) -> Result<(), String>
 where
     Y: plotters::coord::ranged1d::AsRangedCoord<Value = f64>,
     Y::CoordDescType: plotters::coord::ranged1d::ValueFormatter<f64>,
 {
     let err = |e: &dyn std::fmt::Display| e.to_string();
-    let mut chart = ChartBuilder::on(root)
+    let mut ctx = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 30))
         .margin(20)
         .x_label_area_size(55)
         .y_label_area_size(85)
         .build_cartesian_2d(x, y)
         .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc(y_desc)
+    let x_format = |v: &f64| {
+        if chart.dated {
+            year_month(*v)
+        } else {
+            format!("{}", v.round() as i64)
+        }
+    };
+    let y_format = |v: &f64| short_number(*v);
+    ctx.configure_mesh()
+        .x_desc(if chart.dated {
+            "date"
+        } else {
+            "market row (bar)"
+        })
+        .y_desc(chart.y_desc)
+        .x_labels(10)
+        .y_labels(10)
+        .max_light_lines(2)
+        .x_label_formatter(&x_format)
+        .y_label_formatter(&y_format)
         .label_style(("sans-serif", 18))
         .axis_desc_style(("sans-serif", 20))
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(RGBColor(238, 238, 238))
+        .bold_line_style(RGBColor(205, 205, 205))
         .draw()
         .map_err(|e| err(&e))?;
     for l in lines {
         let style = l.colour.stroke_width(l.width);
-        chart
-            .draw_series(LineSeries::new(l.points.iter().copied(), style))
-            .map_err(|e| err(&e))?
-            .label(l.label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+        let runs = clip_runs(&l.points, lo, hi, log_y);
+        for (k, run) in runs.into_iter().enumerate() {
+            let series = ctx
+                .draw_series(LineSeries::new(run, style))
+                .map_err(|e| err(&e))?;
+            if let (0, Some(label)) = (k, &l.label) {
+                series
+                    .label(label.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+            }
+        }
     }
-    chart
-        .configure_series_labels()
+    ctx.configure_series_labels()
         .label_font(("sans-serif", 18))
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(chart.legend.clone())
         .draw()
         .map_err(|e| err(&e))?;
     Ok(())
@@ -226,14 +339,14 @@ fn dated(results: &[BacktestResult]) -> bool {
         .all(|r| r.equity.iter().all(|p| p.date.is_some()))
 }
 
-/// `equity.png`: NAV over initial NAV of every result (log scale).
+/// `equity.png`: NAV over initial NAV of every result (log scale where it spans more than a
+/// factor of 4).
 pub fn equity_png(results: &[BacktestResult]) -> Result<Vec<u8>, EvalError> {
-    let dated = dated(results);
-    let lines: Vec<Line> = results
+    let mut lines: Vec<Line> = results
         .iter()
         .enumerate()
         .map(|(k, r)| Line {
-            label: r.label.clone(),
+            label: Some(r.label.clone()),
             points: r
                 .equity
                 .iter()
@@ -241,26 +354,27 @@ pub fn equity_png(results: &[BacktestResult]) -> Result<Vec<u8>, EvalError> {
                 .collect(),
             colour: colour(k),
             width: if k == 0 { 3 } else { 2 },
+            sets_range: r.label != ORACLE_LABEL,
         })
         .collect();
-    line_chart(
-        "equity.png",
-        "Equity: NAV / initial NAV (log scale)",
-        x_label(dated),
-        "NAV / initial NAV",
-        &lines,
-        true,
-    )
+    let chart = Chart {
+        name: "equity.png",
+        title: "Equity: NAV / initial NAV",
+        dated: dated(results),
+        y_desc: "NAV / initial NAV",
+        log_y: true,
+        legend: SeriesLabelPosition::UpperLeft,
+    };
+    line_chart(&chart, &mut lines)
 }
 
 /// `drawdown.png`: drawdown from the running peak of every result, in percent (negative).
 pub fn drawdown_png(results: &[BacktestResult]) -> Result<Vec<u8>, EvalError> {
-    let dated = dated(results);
-    let lines: Vec<Line> = results
+    let mut lines: Vec<Line> = results
         .iter()
         .enumerate()
         .map(|(k, r)| Line {
-            label: r.label.clone(),
+            label: Some(r.label.clone()),
             points: r
                 .equity
                 .iter()
@@ -268,16 +382,18 @@ pub fn drawdown_png(results: &[BacktestResult]) -> Result<Vec<u8>, EvalError> {
                 .collect(),
             colour: colour(k),
             width: if k == 0 { 3 } else { 2 },
+            sets_range: true,
         })
         .collect();
-    line_chart(
-        "drawdown.png",
-        "Drawdown from peak NAV",
-        x_label(dated),
-        "drawdown (%)",
-        &lines,
-        false,
-    )
+    let chart = Chart {
+        name: "drawdown.png",
+        title: "Drawdown from peak NAV",
+        dated: dated(results),
+        y_desc: "drawdown (%)",
+        log_y: false,
+        legend: SeriesLabelPosition::LowerLeft,
+    };
+    line_chart(&chart, &mut lines)
 }
 
 /// `weights.png`: `result`'s weight per asset over time (see the module docs for how many
@@ -306,16 +422,17 @@ pub fn weights_png(result: &BacktestResult) -> Result<Vec<u8>, EvalError> {
         .iter()
         .enumerate()
         .map(|(k, &a)| Line {
-            label: result.asset_names[a].clone(),
+            label: Some(result.asset_names[a].clone()),
             points: series(a),
             colour: colour(k),
             width: 2,
+            sets_range: true,
         })
         .collect();
     if shown < n {
         let rest = &order[shown..];
         lines.push(Line {
-            label: format!("other {} assets (sum)", rest.len()),
+            label: Some(format!("other {} assets (sum)", rest.len())),
             points: xs
                 .iter()
                 .zip(&result.equity)
@@ -330,48 +447,70 @@ pub fn weights_png(result: &BacktestResult) -> Result<Vec<u8>, EvalError> {
                 .collect(),
             colour: RGBColor(60, 60, 60),
             width: 2,
+            sets_range: true,
         });
     }
-    line_chart(
-        "weights.png",
-        &format!("Positions of {}: weight per asset", result.label),
-        x_label(dated),
-        "weight (fraction of NAV)",
-        &lines,
-        false,
-    )
+    let title = format!("Positions of {}: weight per asset", result.label);
+    let chart = Chart {
+        name: "weights.png",
+        title: &title,
+        dated,
+        y_desc: "weight (fraction of NAV)",
+        log_y: false,
+        legend: SeriesLabelPosition::UpperLeft,
+    };
+    line_chart(&chart, &mut lines)
 }
 
-/// `walk_forward.png`: the out-of-sample NAV of every seed and baseline (log scale).
+/// `walk_forward.png`: the out-of-sample NAV of every seed and baseline (log scale where it
+/// spans more than a factor of 4), with the starts of the test windows.
 pub fn walk_forward_png(wf: &crate::WalkForwardResult) -> Result<Vec<u8>, EvalError> {
     let all = wf.out_of_sample.iter().chain(&wf.baselines_out_of_sample);
     let dated = all.clone().all(|s| s.dates.iter().all(Option::is_some));
-    let lines: Vec<Line> = all
+    let nav0 = wf.runs.first().map_or(1.0, |r| r.result.initial_nav);
+    let mut lines: Vec<Line> = all
         .enumerate()
-        .map(|(k, s)| {
-            let nav0 = wf.runs.first().map_or(1.0, |r| r.result.initial_nav);
-            Line {
-                label: s.label.clone(),
-                points: s
-                    .rows
-                    .iter()
-                    .zip(&s.dates)
-                    .zip(&s.nav)
-                    .map(|((r, d), v)| (x_of(*r, *d), v / nav0))
-                    .collect(),
-                colour: colour(k),
-                width: if s.seed.is_some() { 2 } else { 3 },
-            }
+        .map(|(k, s)| Line {
+            label: Some(s.label.clone()),
+            points: s
+                .rows
+                .iter()
+                .zip(&s.dates)
+                .zip(&s.nav)
+                .map(|((r, d), v)| (x_of(*r, *d), v / nav0))
+                .collect(),
+            colour: colour(k),
+            width: if s.seed.is_some() { 2 } else { 3 },
+            sets_range: s.label != ORACLE_LABEL,
         })
         .collect();
-    line_chart(
-        "walk_forward.png",
-        "Walk-forward: out-of-sample NAV / initial NAV (log scale)",
-        x_label(dated),
-        "NAV / initial NAV",
-        &lines,
-        true,
-    )
+    // Thin grey verticals where each later test window starts.
+    if let Some(b) = bounds(
+        lines
+            .iter()
+            .filter(|l| l.sets_range)
+            .flat_map(|l| &l.points),
+    ) {
+        for (w, d) in wf.windows.iter().zip(&wf.window_dates).skip(1) {
+            let x = x_of(w.test.start, d.test_first.filter(|_| dated));
+            lines.push(Line {
+                label: None,
+                points: vec![(x, b.2), (x, b.3)],
+                colour: RGBColor(150, 150, 150),
+                width: 1,
+                sets_range: true,
+            });
+        }
+    }
+    let chart = Chart {
+        name: "walk_forward.png",
+        title: "Walk-forward: out-of-sample NAV / initial NAV, grey: window starts",
+        dated,
+        y_desc: "NAV / initial NAV",
+        log_y: true,
+        legend: SeriesLabelPosition::UpperLeft,
+    };
+    line_chart(&chart, &mut lines)
 }
 
 /// Every plot of `report`: `(file name, PNG bytes)`.

@@ -654,6 +654,21 @@ pub fn write_files_atomically(
     files: &[(String, Vec<u8>)],
 ) -> Result<Vec<PathBuf>, EvalError> {
     std::fs::create_dir_all(dir).map_err(|e| EvalError::io("create directory", dir, &e))?;
+    // A rename can only fail for reasons found now (a directory where a file goes) or for
+    // reasons outside our control: check first, so that the usual failures change nothing.
+    for (name, _) in files {
+        let path = dir.join(name);
+        if path.is_dir() {
+            return Err(EvalError::io(
+                "replace",
+                &path,
+                &std::io::Error::new(
+                    std::io::ErrorKind::IsADirectory,
+                    "a directory is in the way of the file",
+                ),
+            ));
+        }
+    }
     let mut temps: Vec<PathBuf> = Vec::with_capacity(files.len());
     let cleanup = |temps: &[PathBuf]| {
         for t in temps {

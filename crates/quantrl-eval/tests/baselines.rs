@@ -159,7 +159,7 @@ fn equal_weight_rebalances_on_schedule() {
         let mut decision_rows: Vec<usize> = r.trades.iter().map(|t| t.decision_row).collect();
         decision_rows.dedup();
         let want: Vec<usize> = (bt.first_row()..bt.last_row())
-            .filter(|row| (row - bt.first_row()) % every == 0)
+            .filter(|row| (row - bt.first_row()).is_multiple_of(every))
             .collect();
         assert_eq!(decision_rows, want, "every {every}");
         // Right after each rebalance every weight is 1/3 of the NAV before costs.
