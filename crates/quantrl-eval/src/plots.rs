@@ -96,17 +96,29 @@ fn x_of(row: usize, date: Option<Date>) -> f64 {
     date.map_or(row as f64, decimal_year)
 }
 
-/// `YYYY-MM` of a decimal year.
+/// `YYYY-MM` of the date at decimal year `x` (the inverse of [`decimal_year`]).
 fn year_month(x: f64) -> String {
-    let year = x.floor();
-    let month = (((x - year) * 12.0).floor() as i64).clamp(0, 11) + 1;
-    format!("{}-{month:02}", year as i64)
+    let year = x.floor() as i32;
+    let (Ok(start), Ok(end)) = (Date::from_ymd(year, 1, 1), Date::from_ymd(year + 1, 1, 1)) else {
+        return format!("{x:.1}");
+    };
+    let length = (end.days_since_epoch() - start.days_since_epoch()) as f64;
+    let day = start.days_since_epoch() + ((x - year as f64) * length + 1e-9).floor() as i32;
+    let (y, m, _) = Date::from_days_since_epoch(day).ymd();
+    format!("{y}-{m:02}")
 }
 
-/// A y tick label with at most three significant digits and no trailing zeros.
+/// A number with at most three significant digits and no trailing zeros (scientific
+/// notation from 100 000 on); `0` for anything within `1e-9` of zero.
 fn short_number(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
+    if !v.is_finite() {
         return format!("{v}");
+    }
+    if v.abs() < 1e-9 {
+        return "0".into();
+    }
+    if v.abs() >= 1e5 {
+        return format!("{v:.2e}");
     }
     let digits = (2 - v.abs().log10().floor() as i32).max(0) as usize;
     let text = format!("{v:.digits$}");
@@ -133,58 +145,55 @@ fn bounds<'a>(points: impl Iterator<Item = &'a (f64, f64)>) -> Option<(f64, f64,
 }
 
 /// The parts of a polyline inside `lo <= y <= hi` (in log space when `log`), cut exactly at
-/// the bounds: plotters does not clip lines to the plotting area.
+/// the bounds: plotters does not clip lines to the plotting area. A part that stays inside
+/// keeps the original points, so a line that never leaves the range is one polyline.
 fn clip_runs(points: &[(f64, f64)], lo: f64, hi: f64, log: bool) -> Vec<Vec<(f64, f64)>> {
     let f = |y: f64| if log { y.ln() } else { y };
     let g = |y: f64| if log { y.exp() } else { y };
     let (lo, hi) = (f(lo), f(hi));
+    let inside = |y: f64| y >= lo && y <= hi;
+    if points.len() == 1 {
+        return if inside(f(points[0].1)) {
+            vec![points.to_vec()]
+        } else {
+            Vec::new()
+        };
+    }
     let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut current: Vec<(f64, f64)> = Vec::new();
-    let inside = |y: f64| y >= lo && y <= hi;
-    if points.len() == 1 && inside(f(points[0].1)) {
-        return vec![points.to_vec()];
-    }
+    let mut flush = |current: &mut Vec<(f64, f64)>| {
+        if current.len() > 1 {
+            runs.push(std::mem::take(current));
+        }
+        current.clear();
+    };
     for w in points.windows(2) {
         let (x0, y0, x1, y1) = (w[0].0, f(w[0].1), w[1].0, f(w[1].1));
-        if !(y0.is_finite() && y1.is_finite()) {
-            runs.extend((current.len() > 1).then(|| std::mem::take(&mut current)));
-            current.clear();
+        if !(x0.is_finite() && x1.is_finite() && y0.is_finite() && y1.is_finite()) {
+            flush(&mut current);
             continue;
         }
         let dy = y1 - y0;
-        let (mut t0, mut t1) = (0.0f64, 1.0f64);
-        if dy == 0.0 {
-            if !inside(y0) {
-                runs.extend((current.len() > 1).then(|| std::mem::take(&mut current)));
-                current.clear();
-                continue;
-            }
+        let (t0, t1) = if dy == 0.0 {
+            if inside(y0) { (0.0, 1.0) } else { (1.0, 0.0) }
         } else {
             let (a, b) = ((lo - y0) / dy, (hi - y0) / dy);
-            t0 = t0.max(a.min(b));
-            t1 = t1.min(a.max(b));
-            if t0 > t1 {
-                runs.extend((current.len() > 1).then(|| std::mem::take(&mut current)));
-                current.clear();
-                continue;
-            }
+            (a.min(b).max(0.0), a.max(b).min(1.0))
+        };
+        if t0 > t1 {
+            flush(&mut current);
+            continue;
         }
-        let p0 = (
-            x0 + t0 * (x1 - x0),
-            if t0 == 0.0 { w[0].1 } else { g(y0 + t0 * dy) },
-        );
-        let p1 = (
-            x0 + t1 * (x1 - x0),
-            if t1 == 1.0 { w[1].1 } else { g(y0 + t1 * dy) },
-        );
+        let at = |t: f64| (x0 + t * (x1 - x0), g(y0 + t * dy));
+        let p0 = if t0 == 0.0 { w[0] } else { at(t0) };
+        let p1 = if t1 == 1.0 { w[1] } else { at(t1) };
         if current.last() != Some(&p0) {
-            runs.extend((current.len() > 1).then(|| std::mem::take(&mut current)));
-            current.clear();
+            flush(&mut current);
             current.push(p0);
         }
         current.push(p1);
     }
-    runs.extend((current.len() > 1).then_some(current));
+    flush(&mut current);
     runs
 }
 
@@ -291,18 +300,30 @@ where
         .bold_line_style(RGBColor(205, 205, 205))
         .draw()
         .map_err(|e| err(&e))?;
+    // Lines are drawn as 1-pixel polylines in pixel space, thickened by drawing them again
+    // one pixel over: plotters fills a thick polyline as one polygon with mitred joins,
+    // which on jagged daily series throws spikes far outside the plot.
     for l in lines {
-        let style = l.colour.stroke_width(l.width);
-        let runs = clip_runs(&l.points, lo, hi, log_y);
-        for (k, run) in runs.into_iter().enumerate() {
-            let series = ctx
-                .draw_series(LineSeries::new(run, style))
-                .map_err(|e| err(&e))?;
-            if let (0, Some(label)) = (k, &l.label) {
-                series
-                    .label(label.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
+        let offsets: &[(i32, i32)] = match l.width {
+            0 | 1 => &[(0, 0)],
+            2 => &[(0, 0), (1, 0), (0, 1)],
+            _ => &[(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)],
+        };
+        for run in clip_runs(&l.points, lo, hi, log_y) {
+            let pixels: Vec<(i32, i32)> = run.iter().map(|p| ctx.backend_coord(p)).collect();
+            for (dx, dy) in offsets {
+                let shifted: Vec<(i32, i32)> =
+                    pixels.iter().map(|(x, y)| (x + dx, y + dy)).collect();
+                root.draw(&PathElement::new(shifted, l.colour.stroke_width(1)))
+                    .map_err(|e| err(&e))?;
             }
+        }
+        if let Some(label) = &l.label {
+            let style = l.colour.stroke_width(l.width.max(2));
+            ctx.draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
+                .map_err(|e| err(&e))?
+                .label(label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
         }
     }
     ctx.configure_series_labels()
@@ -491,10 +512,10 @@ pub fn walk_forward_png(wf: &crate::WalkForwardResult) -> Result<Vec<u8>, EvalEr
             .filter(|l| l.sets_range)
             .flat_map(|l| &l.points),
     ) {
-        for (w, d) in wf.windows.iter().zip(&wf.window_dates).skip(1) {
+        for (k, (w, d)) in wf.windows.iter().zip(&wf.window_dates).enumerate().skip(1) {
             let x = x_of(w.test.start, d.test_first.filter(|_| dated));
             lines.push(Line {
-                label: None,
+                label: (k == 1).then(|| "start of a test window".to_string()),
                 points: vec![(x, b.2), (x, b.3)],
                 colour: RGBColor(150, 150, 150),
                 width: 1,
@@ -504,7 +525,7 @@ pub fn walk_forward_png(wf: &crate::WalkForwardResult) -> Result<Vec<u8>, EvalEr
     }
     let chart = Chart {
         name: "walk_forward.png",
-        title: "Walk-forward: out-of-sample NAV / initial NAV, grey: window starts",
+        title: "Walk-forward: out-of-sample NAV / initial NAV",
         dated,
         y_desc: "NAV / initial NAV",
         log_y: true,
@@ -539,4 +560,49 @@ pub fn write_all(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, EvalError>
         other => other,
     })?;
     write_files_atomically(dir, &files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clipping_cuts_lines_exactly_at_the_bounds() {
+        // Inside, out above 2, back in: two runs cut at y = 2.
+        let points = [(0.0, 1.0), (1.0, 3.0), (2.0, 1.0), (3.0, 1.5)];
+        let runs = clip_runs(&points, 0.0, 2.0, false);
+        assert_eq!(
+            runs,
+            vec![
+                vec![(0.0, 1.0), (0.5, 2.0)],
+                vec![(1.5, 2.0), (2.0, 1.0), (3.0, 1.5)]
+            ]
+        );
+        // A line that stays inside is one polyline with its own points.
+        assert_eq!(
+            clip_runs(&points[2..], 0.0, 2.0, false),
+            vec![points[2..].to_vec()]
+        );
+        // In log space the cut is where the log crosses: from 1 to 100, ln 10 is half-way.
+        let runs = clip_runs(&[(0.0, 1.0), (1.0, 100.0)], 0.5, 10.0, true);
+        assert_eq!(runs.len(), 1);
+        assert!((runs[0][1].0 - 0.5).abs() < 1e-12 && (runs[0][1].1 - 10.0).abs() < 1e-9);
+        // Entirely outside: nothing.
+        assert!(clip_runs(&[(0.0, 5.0), (1.0, 6.0)], 0.0, 2.0, false).is_empty());
+    }
+
+    #[test]
+    fn tick_labels_are_short() {
+        assert_eq!(short_number(1.0), "1");
+        assert_eq!(short_number(1.25), "1.25");
+        assert_eq!(short_number(0.0500000001), "0.05");
+        assert_eq!(short_number(-5.55e-12), "0");
+        assert_eq!(short_number(232_298_633.0), "2.32e8");
+        assert_eq!(year_month(2020.0), "2020-01");
+        assert_eq!(
+            year_month(decimal_year(Date::from_ymd(2021, 7, 1).unwrap())),
+            "2021-07"
+        );
+        assert_eq!(year_month(2020.9999), "2020-12");
+    }
 }

@@ -725,8 +725,8 @@ fn fmt_pct(v: f64) -> String {
 
 /// The metrics as a plain-text table for a terminal: one row per backtest (the agent and the
 /// baselines), columns Sharpe, Sortino, max drawdown, Calmar, annual return and volatility,
-/// expected shortfall (CVaR), win rate, turnover, exposure, information ratio and final NAV.
-/// Undefined values print as `-`.
+/// expected shortfall (CVaR), win rate, turnover, exposure, information ratio and final NAV
+/// (scientific from 1e10 on). Undefined values print as `-`.
 pub fn format_table(rows: &[MetricsRow]) -> String {
     let header = [
         "", "Sharpe", "Sortino", "MaxDD", "Calmar", "AnnRet", "AnnVol", "CVaR", "Win", "Turn",
@@ -753,7 +753,11 @@ pub fn format_table(rows: &[MetricsRow]) -> String {
                 s.turnover.map_or("-".into(), |v| fmt_num(v, 3)),
                 s.exposure.map_or("-".into(), |v| fmt_num(v, 2)),
                 s.information_ratio.map_or("-".into(), |v| fmt_num(v, 2)),
-                fmt_num(r.final_nav, 0),
+                if r.final_nav.abs() >= 1e10 {
+                    format!("{:.3e}", r.final_nav)
+                } else {
+                    fmt_num(r.final_nav, 0)
+                },
             ]
         })
         .collect();
