@@ -540,7 +540,18 @@ impl Backtester {
         &self,
         policy: &mut P,
     ) -> Result<BacktestResult, EvalError> {
-        let spec = self.spec.with_allocations(policy.allocations().to_vec());
+        let allocations = policy.allocations();
+        if allocations
+            .first()
+            .is_none_or(|a| a.iter().any(|w| *w != 0.0))
+        {
+            return Err(ConfigError::Inconsistent(format!(
+                "the first allocation of `{}` must be all cash (the book starts there)",
+                policy.label()
+            ))
+            .into());
+        }
+        let spec = self.spec.with_allocations(allocations.to_vec());
         let description = policy.description();
         self.with_spec(spec)?.run_described(policy, description)
     }

@@ -77,6 +77,18 @@ fn write_choice(
         });
     };
     let k = allocations.len();
+    if let Some(m) = masks
+        && m.len() != a.len() * k
+    {
+        return Err(EvalError::UnsupportedSpace {
+            policy: label.into(),
+            space: format!(
+                "an action space of {} actions (it chooses among its {k} allocations: run it \
+                 with Backtester::run_allocations)",
+                m.len() / a.len().max(1)
+            ),
+        });
+    }
     for (i, slot) in a.iter_mut().enumerate() {
         *slot = choose(wanted, allocations, masks.map(|m| &m[i * k..(i + 1) * k]));
     }

@@ -352,3 +352,57 @@ fn the_embedded_sp500_index_loads() {
     assert_eq!(sp.dates.len(), 8313);
     assert!(sp.level_on(Date::from_ymd(2020, 3, 23).unwrap()).unwrap() < 2300.0);
 }
+
+#[test]
+fn baselines_refuse_an_environment_that_is_not_theirs() {
+    // Run directly on a short/flat/long environment, cash would read action 0 as "short":
+    // the mask length gives it away and the error says what to do.
+    let bt = single(gbm_market(1, 60, 10), linear_costs());
+    let e = bt.run(&mut Cash::new(&bt)).unwrap_err();
+    assert!(matches!(e, EvalError::UnsupportedSpace { .. }), "{e}");
+    assert!(e.to_string().contains("run_allocations"), "{e}");
+    // On continuous weights, likewise.
+    let bt = portfolio(
+        gbm_market(2, 60, 10),
+        PortfolioActions::default(),
+        linear_costs(),
+    );
+    let e = bt.run(&mut EqualWeight::new(&bt, 5).unwrap()).unwrap_err();
+    assert!(matches!(e, EvalError::UnsupportedSpace { .. }), "{e}");
+}
+
+#[test]
+fn custom_allocation_policies_must_start_in_cash() {
+    use quantrl_eval::{AllocationPolicy, BacktestPolicy, PolicyActions};
+    struct AlwaysLong(Vec<Vec<f64>>);
+    impl BacktestPolicy for AlwaysLong {
+        fn reset(&mut self, _: usize) {}
+        fn act(
+            &mut self,
+            _: &[f32],
+            _: Option<&[bool]>,
+            _: &[bool],
+            out: &mut PolicyActions,
+        ) -> Result<(), EvalError> {
+            out.discrete_mut().unwrap()[0] = self.0.len() as u32 - 1;
+            Ok(())
+        }
+    }
+    impl AllocationPolicy for AlwaysLong {
+        fn allocations(&self) -> &[Vec<f64>] {
+            &self.0
+        }
+        fn description(&self) -> String {
+            "always long".into()
+        }
+    }
+    let bt = single(gbm_market(1, 60, 11), linear_costs());
+    let e = bt
+        .run_allocations(&mut AlwaysLong(vec![vec![1.0]]))
+        .unwrap_err();
+    assert!(e.to_string().contains("must be all cash"), "{e}");
+    let r = bt
+        .run_allocations(&mut AlwaysLong(vec![vec![0.0], vec![1.0]]))
+        .unwrap();
+    assert_eq!((r.trades.len(), r.description.as_str()), (1, "always long"));
+}
