@@ -86,7 +86,9 @@ impl Hasher for Fnv1a64 {
 }
 
 /// The fingerprint of a market: `fnv1a64:` and 16 hex digits of the FNV-1a hash of its shape,
-/// asset names, close and open prices, features, first valid row and tradable flags.
+/// asset names, close and open prices, rolling mean volume (the form in which a market keeps
+/// volume), features, first valid row and tradable flags. Dates are not part of a market;
+/// hash them separately if they matter.
 pub fn market_hash(market: &Market) -> String {
     let mut h = Fnv1a64::new();
     let (t, n) = (market.n_steps(), market.n_assets());
@@ -100,6 +102,12 @@ pub fn market_hash(market: &Market) -> String {
     if market.has_open() {
         for row in 0..t {
             h.write_f64s(market.open(row));
+        }
+    }
+    if market.has_volume() {
+        // The market keeps volume only as its rolling mean, which is what trading uses.
+        for row in 0..t {
+            h.write_f64s(market.adv(row).unwrap_or(&[]));
         }
     }
     h.write_u64(market.n_features() as u64);
