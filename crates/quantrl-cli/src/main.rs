@@ -3,7 +3,12 @@
 //! ```text
 //! quantrl train [--env cartpole] [--config FILE.toml] [--seed N] [--steps N] [--out DIR] [--resume DIR]
 //! quantrl eval --checkpoint DIR [--episodes N] [--seed N]
+//! quantrl backtest --checkpoint DIR [--data FILE] [--out DIR]
 //! ```
+//!
+//! `quantrl train` with no arguments runs the main job: recurrent PPO with a GRU on the
+//! embedded S&P 500 panel, checkpoint selection on the validation span, and an out-of-sample
+//! backtest against the baselines with a report and plots.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -18,6 +23,8 @@ use quantrl::algos::checkpoint::{load_model, write_atomic};
 use quantrl::algos::policy::evaluate;
 use quantrl::prelude::*;
 
+mod job;
+
 #[derive(Parser)]
 #[command(
     name = "quantrl",
@@ -31,15 +38,33 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train an agent (PPO) and write checkpoints, metrics and a summary.
+    /// Train an agent (PPO) and write checkpoints, metrics and a summary. Without --env or
+    /// --config: the main job on the embedded S&P 500 data (train, select, backtest, report).
     Train(TrainArgs),
     /// Evaluate a saved checkpoint with the deterministic policy.
     Eval(EvalArgs),
+    /// Backtest a trading checkpoint out of sample against the baselines (report and plots).
+    Backtest(BacktestArgs),
+}
+
+#[derive(Parser)]
+struct BacktestArgs {
+    /// Checkpoint directory (a run directory, its checkpoint/ or best/).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Close-price panel (CSV, gzip CSV or Parquet: a date column and one column per ticker
+    /// of the training panel). Default: the embedded panel's test span (2017-2022).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Output directory of the report (default: next to the checkpoint, `backtest/`).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Parser)]
 struct TrainArgs {
-    /// Environment name (cartpole, cartpole-novel). Overrides the config's `env`.
+    /// Environment name (cartpole, cartpole-novel, invalid-action-discrete, sp500-regimes).
+    /// Overrides the config's `env`.
     #[arg(long)]
     env: Option<String>,
     /// TOML config file (see configs/). Unknown keys are errors.
@@ -81,6 +106,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
+        Command::Backtest(args) => {
+            let device = Default::default();
+            probe_backend(&device).and_then(|()| {
+                job::backtest(&args.checkpoint, args.data.as_deref(), args.out, &device)
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,7 +165,7 @@ fn probe_backend(device: &Device<DefaultBackend>) -> Result<()> {
 }
 
 /// A run directory holds `checkpoint/`; accept either.
-fn checkpoint_dir(path: &Path) -> PathBuf {
+pub(crate) fn checkpoint_dir(path: &Path) -> PathBuf {
     let inner = path.join("checkpoint");
     if inner.is_dir() {
         inner
@@ -169,14 +200,49 @@ fn load_config(args: &TrainArgs) -> Result<TrainConfig> {
 fn train(args: TrainArgs) -> Result<()> {
     let device = Default::default();
     probe_backend(&device)?;
-    let recurrent = match &args.resume {
-        Some(run) => quantrl::algos::checkpoint::read_state(&checkpoint_dir(run))
-            .with_context(|| format!("cannot resume from {}", run.display()))?
-            .config
-            .policy
-            .is_recurrent(),
-        None => load_config(&args)?.policy.is_recurrent(),
+    // No environment and no config: the main job. A recurrent config or a checkpoint of the
+    // main job's environment also runs it (training with validation, then the out-of-sample
+    // backtest, report and plots).
+    let (recurrent, main_job) = match &args.resume {
+        Some(run) => {
+            let state = quantrl::algos::checkpoint::read_state(&checkpoint_dir(run))
+                .with_context(|| format!("cannot resume from {}", run.display()))?;
+            if args.config.is_some() || args.env.is_some() || args.seed.is_some() {
+                bail!(
+                    "--resume continues the saved run with its own config; only --steps and --out may be given"
+                );
+            }
+            let recurrent = state.config.policy.is_recurrent();
+            (recurrent, recurrent && state.env_name == job::MAIN_ENV)
+        }
+        None if args.config.is_none() && args.env.is_none() => (true, true),
+        None => {
+            let config = load_config(&args)?;
+            let recurrent = config.policy.is_recurrent();
+            (recurrent, recurrent && config.env == job::MAIN_ENV)
+        }
     };
+    if main_job {
+        let config = match (&args.resume, &args.config) {
+            (None, Some(_)) => Some(load_config(&args)?),
+            (None, None) => {
+                let mut c = job::main_job_config()?;
+                if let Some(seed) = args.seed {
+                    c.seed = seed;
+                }
+                Some(c)
+            }
+            _ => None,
+        };
+        return job::run(
+            config,
+            args.out.clone(),
+            args.resume.as_deref(),
+            args.steps,
+            args.quiet,
+            device,
+        );
+    }
     if recurrent {
         train_with::<RecurrentActorCritic<DefaultAutodiffBackend>>(args, device)
     } else {
