@@ -234,10 +234,15 @@ fn masked_identity_reaches_the_maximum_return() {
     masked_identity_is_solved::<ActorCritic<B>>(masked_identity_config());
 }
 
-/// The same with a recurrent (GRU) policy: recurrence and masks together.
+/// The same with a recurrent (GRU) policy: recurrence and masks together. Training sequences
+/// of 8 steps in minibatches of 8 sequences (four gradient steps per epoch instead of one), a
+/// constant learning rate.
 #[test]
 fn recurrent_masked_identity_reaches_the_maximum_return() {
     let mut config = masked_identity_config();
     config.policy.encoder = Some(EncoderSettings::default());
+    config.ppo.seq_len = Some(8);
+    config.ppo.batch_size = 64;
+    config.ppo.learning_rate = quantrl_core::Schedule::Constant(1e-3);
     masked_identity_is_solved::<RecurrentActorCritic<B>>(config);
 }
