@@ -144,6 +144,8 @@ pub fn run(
         .action_space()
         .n()
         .context("the main job's environment has discrete actions")?;
+    // `Copy` on the CPU backends, not on CUDA's.
+    #[allow(clippy::clone_on_copy)]
     let inner_device: Device<DefaultBackend> = device.clone();
     let validation = backtester(&split, split.validation.clone())?;
     let test = backtester(&split, split.test.clone())?;
