@@ -333,12 +333,12 @@ pub fn backtest(
     let ckpt = crate::checkpoint_dir(checkpoint);
     let state = quantrl::algos::checkpoint::read_state(&ckpt)
         .with_context(|| format!("cannot load checkpoint {}", checkpoint.display()))?;
-    if state.env_name != MAIN_ENV {
+    if state.config.env != MAIN_ENV {
         bail!(
             "checkpoint {} was trained on `{}`, which is not a trading environment; \
              `quantrl backtest` needs a checkpoint trained on `{MAIN_ENV}`",
             checkpoint.display(),
-            state.env_name
+            state.config.env
         );
     }
     if !state.config.policy.is_recurrent() {

@@ -213,7 +213,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 );
             }
             let recurrent = state.config.policy.is_recurrent();
-            (recurrent, recurrent && state.env_name == job::MAIN_ENV)
+            (recurrent, recurrent && state.config.env == job::MAIN_ENV)
         }
         None if args.config.is_none() && args.env.is_none() => (true, true),
         None => {
