@@ -26,12 +26,10 @@ use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Tensor, TensorData};
 use quantrl_core::{Rng, VecEnv};
-use quantrl_nets::EncoderState;
 use serde::{Deserialize, Serialize};
 
-use crate::network::{PolicyNetwork, state_shapes};
+use crate::network::{PolicyNetwork, state_from_host, state_shapes};
 use crate::{AlgoError, CheckpointError, EpisodeTracker, Ppo, TrainConfig};
 
 /// The checkpoint format this build writes and reads.
@@ -396,16 +394,7 @@ where
                 learner.env.load_state(s)?;
                 learner.batch.obs.copy_from_slice(&state.obs);
                 learner.episode_starts = state.episode_starts.clone();
-                learner.state = EncoderState::new(
-                    state
-                        .recurrent_state
-                        .iter()
-                        .zip(&shapes)
-                        .map(|(v, &[a, b])| {
-                            Tensor::from_data(TensorData::new(v.clone(), [n, a, b]), device)
-                        })
-                        .collect(),
-                );
+                learner.state = state_from_host(&state.recurrent_state, &shapes, n, device);
             }
             None => {
                 let seed = quantrl_core::derive_seed(learner.config.seed, 2 + state.n_updates);

@@ -129,16 +129,26 @@ pub trait PolicyNetwork<B: Backend>: Module<B> + Clone {
         B: AutodiffBackend,
     {
         let _ = host_fast_path;
-        let (logits, values) = self.forward_sequences(
-            sequence_obs(&batch, device),
-            sequence_state(&batch, device),
-            batch.episode_starts,
-        );
-        TrainForward {
-            logits,
-            values,
-            host: None,
-        }
+        autodiff_forward(self, &batch, device)
+    }
+}
+
+/// [`PolicyNetwork::forward_sequences`] on a host [`SequenceBatch`], everything in Burn's
+/// graph (the default training forward).
+pub fn autodiff_forward<B: AutodiffBackend, M: PolicyNetwork<B>>(
+    net: &M,
+    batch: &SequenceBatch<'_>,
+    device: &Device<B>,
+) -> TrainForward<B> {
+    let (logits, values) = net.forward_sequences(
+        sequence_obs(batch, device),
+        sequence_state(batch, device),
+        batch.episode_starts,
+    );
+    TrainForward {
+        logits,
+        values,
+        host: None,
     }
 }
 
@@ -155,13 +165,23 @@ pub fn sequence_state<B: Backend>(
     batch: &SequenceBatch<'_>,
     device: &Device<B>,
 ) -> EncoderState<B> {
+    state_from_host(batch.state0, batch.state_shapes, batch.seqs, device)
+}
+
+/// A state from host vectors (one per state tensor, `[batch, a, b]` row-major) and the
+/// per-environment shapes `[a, b]`: the inverse of reading each tensor back to the host.
+pub fn state_from_host<B: Backend>(
+    tensors: &[Vec<f32>],
+    shapes: &[[usize; 2]],
+    batch: usize,
+    device: &Device<B>,
+) -> EncoderState<B> {
     EncoderState::new(
-        batch
-            .state0
+        tensors
             .iter()
-            .zip(batch.state_shapes)
+            .zip(shapes)
             .map(|(v, &[a, b])| {
-                Tensor::from_data(TensorData::new(v.clone(), [batch.seqs, a, b]), device)
+                Tensor::from_data(TensorData::new(v.clone(), [batch, a, b]), device)
             })
             .collect(),
     )
@@ -307,16 +327,7 @@ impl<B: Backend> PolicyNetwork<B> for RecurrentActorCritic<B> {
         B: AutodiffBackend,
     {
         if !(host_fast_path && self.supports_host_bptt()) {
-            let (logits, values) = self.forward_sequences(
-                sequence_obs(&batch, device),
-                sequence_state(&batch, device),
-                batch.episode_starts,
-            );
-            return TrainForward {
-                logits,
-                values,
-                host: None,
-            };
+            return autodiff_forward(self, &batch, device);
         }
         let out = self.forward_seq_host_bptt(
             batch.obs,

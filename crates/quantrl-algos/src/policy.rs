@@ -10,7 +10,7 @@ use crate::{AlgoError, EvalStats};
 
 /// Log-sum-exp of one row of logits, in f64.
 #[inline]
-fn log_sum_exp(row: &[f32]) -> f64 {
+pub(crate) fn log_sum_exp(row: &[f32]) -> f64 {
     let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
     m + row.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln()
 }

@@ -32,8 +32,8 @@ use quantrl_losses::ppo::{PpoLossConfig, PpoLossInputs, ppo_loss};
 use quantrl_nets::{ActorCritic, EncoderState, HostParamGrad, RecurrentActorCritic};
 use quantrl_optim::{GroupedOptimizer, ParamGroup, clip_grad_norm};
 
-use crate::network::{PolicyNetwork, SequenceBatch, state_shapes};
-use crate::policy::{host_to_tensor, select_actions, tensor_to_host};
+use crate::network::{PolicyNetwork, SequenceBatch, sequence_obs, sequence_state, state_shapes};
+use crate::policy::{host_to_tensor, log_sum_exp, select_actions, tensor_to_host};
 use crate::{
     AlgoError, Callback, EpisodeTracker, EvalStats, RolloutBuffer, TrainConfig, TrainEvent,
     UpdateStats, gae::compute_gae,
@@ -308,18 +308,12 @@ where
         let mut mb = Minibatch::default();
         self.gather(&seqs, &mut mb);
         let dev = &self.device;
-        let model = self.model.valid();
-        let state0 = EncoderState::<B::InnerBackend>::new(
-            mb.states
-                .iter()
-                .zip(&b.state_shapes)
-                .map(|(v, &[sa, sb])| {
-                    Tensor::from_data(TensorData::new(v.clone(), [seqs.len(), sa, sb]), dev)
-                })
-                .collect(),
+        let batch = mb.sequences(seqs.len(), l, d, &b.state_shapes);
+        let (logits, values) = self.model.valid().forward_sequences(
+            sequence_obs(&batch, dev),
+            sequence_state(&batch, dev),
+            batch.episode_starts,
         );
-        let obs = Tensor::from_data(TensorData::new(mb.obs.clone(), [seqs.len(), l, d]), dev);
-        let (logits, values) = model.forward_sequences(obs, state0, &mb.starts);
         let (mut logits, values) = (tensor_to_host(logits), tensor_to_host(values));
         let rows: Vec<usize> = match &mb.valid {
             Some(v) => v.iter().map(|&r| r as usize).collect(),
@@ -333,9 +327,7 @@ where
             if let Some(m) = &b.action_masks {
                 apply_mask(lg, &m[i * a..(i + 1) * a]);
             }
-            let max = lg.iter().fold(f32::NEG_INFINITY, |x, &y| x.max(y)) as f64;
-            let lse = max + lg.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln();
-            log_probs[i] = (lg[mb.act[k] as usize] as f64 - lse) as f32;
+            log_probs[i] = (lg[mb.act[k] as usize] as f64 - log_sum_exp(lg)) as f32;
             vals[i] = values[row];
         }
         (log_probs, vals)
@@ -393,15 +385,7 @@ where
                 let t1 =
                     |v: &Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v.clone(), [m]), dev);
                 let fwd = self.model.forward_sequences_train(
-                    SequenceBatch {
-                        obs: &mb.obs,
-                        seqs: chunk.len(),
-                        len: seq_len,
-                        obs_dim: d,
-                        state0: &mb.states,
-                        state_shapes: &self.buffer.state_shapes,
-                        episode_starts: &mb.starts,
-                    },
+                    mb.sequences(chunk.len(), seq_len, d, &self.buffer.state_shapes),
                     host_bptt,
                     dev,
                 );
@@ -676,6 +660,25 @@ struct Minibatch {
 }
 
 impl Minibatch {
+    /// The gathered sequences as the network's input.
+    fn sequences<'a>(
+        &'a self,
+        seqs: usize,
+        len: usize,
+        obs_dim: usize,
+        state_shapes: &'a [[usize; 2]],
+    ) -> SequenceBatch<'a> {
+        SequenceBatch {
+            obs: &self.obs,
+            seqs,
+            len,
+            obs_dim,
+            state0: &self.states,
+            state_shapes,
+            episode_starts: &self.starts,
+        }
+    }
+
     fn clear(&mut self, n_state_tensors: usize) {
         self.obs.clear();
         self.starts.clear();

@@ -7,19 +7,20 @@
 //! the training environment's costs; only the span changes.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use quantrl::algos::checkpoint::{load_model, write_atomic};
-use quantrl::algos::{Callback, MetricsWriter, RecurrentPpo, TrainConfig, TrainEvent};
+use quantrl::algos::{Callback, RecurrentPpo, TrainConfig, TrainEvent};
 use quantrl::backtest::AgentPolicy;
 use quantrl::burn::module::AutodiffModule;
 use quantrl::burn::tensor::Device;
 use quantrl::core::VecEnv;
+use quantrl::data::Date;
 use quantrl::envs::trading::{
-    PortfolioEnv, Sp500Split, default_test_start, default_validation_start, sp500_regimes_config,
-    sp500_split,
+    Market, PortfolioEnv, Sp500Split, default_test_start, default_validation_start,
+    sp500_regimes_config, sp500_split,
 };
 use quantrl::eval::{
     BacktestResult, Backtester, BaselineConfig, EnvSpec, IndexSeries, Report, RunManifest,
@@ -62,12 +63,17 @@ impl JobPaths {
     }
 }
 
-fn backtester(split: &Sp500Split, rows: std::ops::Range<usize>) -> Result<Backtester> {
+/// A backtest of the main job's environment on `rows` of `market`.
+fn backtester(
+    market: &Arc<Market>,
+    dates: &[Date],
+    rows: std::ops::Range<usize>,
+) -> Result<Backtester> {
     Ok(Backtester::new(
-        split.market.clone(),
+        market.clone(),
         EnvSpec::Portfolio(sp500_regimes_config(1, rows)),
     )?
-    .with_dates(split.dates.clone())?)
+    .with_dates(dates.to_vec())?)
 }
 
 fn backtest_model(
@@ -132,12 +138,7 @@ pub fn run(
         }
     };
     let config = ppo.config.clone();
-    std::fs::create_dir_all(&paths.out)
-        .with_context(|| format!("cannot create output directory {}", paths.out.display()))?;
-    let config_text = toml::to_string_pretty(&config).context("cannot serialize the config")?;
-    write_atomic(&paths.out.join("config.toml"), config_text.as_bytes())
-        .with_context(|| format!("cannot write {}", paths.out.join("config.toml").display()))?;
-    let mut metrics = MetricsWriter::append(&paths.out.join("metrics.jsonl"))?;
+    let mut metrics = crate::prepare_run_dir(&paths.out, &config)?;
     let obs_dim = ppo.env().observation_space().flat_dim();
     let n_actions = ppo
         .env()
@@ -147,8 +148,8 @@ pub fn run(
     // `Copy` on the CPU backends, not on CUDA's.
     #[allow(clippy::clone_on_copy)]
     let inner_device: Device<DefaultBackend> = device.clone();
-    let validation = backtester(&split, split.validation.clone())?;
-    let test = backtester(&split, split.test.clone())?;
+    let validation = backtester(&split.market, &split.dates, split.validation.clone())?;
+    let test = backtester(&split.market, &split.dates, split.test.clone())?;
     let date = |row: usize| split.dates[row.min(split.dates.len() - 1)].to_string();
     println!(
         "main job: recurrent PPO ({:?} {}) on the embedded S&P 500 panel ({} stocks, 16 regimes), {} steps, seed {}, backend {}",
@@ -176,25 +177,8 @@ pub fn run(
     );
 
     // Train, validating every `eval.every` steps; the best validation Sharpe is kept.
-    let bar = ProgressBar::new(config.total_steps);
-    if quiet {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}",
-        )
-        .expect("progress template")
-        .progress_chars("=> "),
-    );
-    bar.set_position(ppo.num_timesteps);
-    let say = |line: String| {
-        if bar.is_hidden() {
-            println!("{line}");
-        } else {
-            bar.println(line);
-        }
-    };
+    let bar = crate::progress_bar(config.total_steps, ppo.num_timesteps, quiet);
+    let say = |line: String| crate::say(&bar, line);
     let every = config.eval.every.max(1);
     let mut next_validation = quantrl::algos::next_multiple_after(ppo.num_timesteps, every);
     let mut best: Option<(f64, u64)> = read_best(&paths.best);
@@ -367,11 +351,7 @@ pub fn backtest(
         }
     };
     let obs_dim = state.obs_dim;
-    let bt = Backtester::new(
-        market.clone(),
-        EnvSpec::Portfolio(sp500_regimes_config(1, rows.clone())),
-    )?
-    .with_dates(dates.clone())?;
+    let bt = backtester(&market, &dates, rows.clone())?;
     let space = bt.action_space()?;
     if space.n() != Some(state.n_actions) {
         bail!(
@@ -466,5 +446,5 @@ fn market_from_file(
         .with_context(|| format!("cannot build features from {}", path.display()))?;
     normalizer.transform_in_place(&mut features.values)?;
     let market = quantrl::envs::trading::market_from_panel(&panel, &features)?;
-    Ok((std::sync::Arc::new(market), panel.dates.clone()))
+    Ok((Arc::new(market), panel.dates.clone()))
 }

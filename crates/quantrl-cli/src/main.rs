@@ -164,6 +164,43 @@ fn probe_backend(device: &Device<DefaultBackend>) -> Result<()> {
     )
 }
 
+/// Create the run directory `out`, write its `config.toml`, and open its `metrics.jsonl`.
+pub(crate) fn prepare_run_dir(out: &Path, config: &TrainConfig) -> Result<MetricsWriter> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+    let config_text = toml::to_string_pretty(config).context("cannot serialize the config")?;
+    write_atomic(&out.join("config.toml"), config_text.as_bytes())
+        .with_context(|| format!("cannot write {}", out.join("config.toml").display()))?;
+    Ok(MetricsWriter::append(&out.join("metrics.jsonl"))?)
+}
+
+/// The training progress bar (steps, rate, ETA), hidden with `quiet`.
+pub(crate) fn progress_bar(total: u64, position: u64, quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}",
+        )
+        .expect("progress template")
+        .progress_chars("=> "),
+    );
+    bar.set_position(position);
+    bar
+}
+
+/// Print a line above the progress bar (a hidden bar, with no terminal or `--quiet`, swallows
+/// `println`: print directly then).
+pub(crate) fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
 /// A run directory holds `checkpoint/`; accept either.
 pub(crate) fn checkpoint_dir(path: &Path) -> PathBuf {
     let inner = path.join("checkpoint");
@@ -289,29 +326,13 @@ where
             )
         }
     };
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("cannot create output directory {}", out.display()))?;
     let config = ppo.config.clone();
-    let config_text = toml::to_string_pretty(&config).context("cannot serialize the config")?;
-    write_atomic(&out.join("config.toml"), config_text.as_bytes())
-        .with_context(|| format!("cannot write {}", out.join("config.toml").display()))?;
-    let mut metrics = MetricsWriter::append(&out.join("metrics.jsonl"))?;
+    let mut metrics = prepare_run_dir(&out, &config)?;
     let mut eval_env = make_env(&config.env, 4)?;
     let ckpt = out.join("checkpoint");
 
     let total = config.total_steps;
-    let bar = ProgressBar::new(total);
-    if args.quiet {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}",
-        )
-        .expect("progress template")
-        .progress_chars("=> "),
-    );
-    bar.set_position(ppo.num_timesteps);
+    let bar = progress_bar(total, ppo.num_timesteps, args.quiet);
     println!(
         "training PPO on {} ({} envs) for {} steps, seed {}, backend {}; output in {}",
         ppo.env().name(),
@@ -331,16 +352,13 @@ where
                 bar.set_message(format!("return {:.1}", stats.ep_return_mean));
             }
             TrainEvent::Eval(e) => {
-                let line = format!(
-                    "  {:>8} steps  eval return {:.1} ± {:.1} over {} episodes",
-                    e.timesteps, e.mean_return, e.std_return, e.episodes
+                say(
+                    &bar,
+                    format!(
+                        "  {:>8} steps  eval return {:.1} ± {:.1} over {} episodes",
+                        e.timesteps, e.mean_return, e.std_return, e.episodes
+                    ),
                 );
-                // A hidden bar (no terminal, or --quiet) swallows println: print directly.
-                if bar.is_hidden() {
-                    println!("{line}");
-                } else {
-                    bar.println(line);
-                }
             }
             TrainEvent::Checkpoint { .. } => {}
         }

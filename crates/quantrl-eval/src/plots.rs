@@ -24,7 +24,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use quantrl_data::Date;
 
-use crate::backtest::BacktestResult;
+use crate::backtest::{BacktestResult, EquityPoint};
 use crate::baselines::ORACLE_LABEL;
 use crate::error::EvalError;
 use crate::report::{Report, write_files_atomically};
@@ -360,10 +360,14 @@ fn dated(results: &[BacktestResult]) -> bool {
         .all(|r| r.equity.iter().all(|p| p.date.is_some()))
 }
 
-/// `equity.png`: NAV over initial NAV of every result (log scale where it spans more than a
-/// factor of 4).
-pub fn equity_png(results: &[BacktestResult]) -> Result<Vec<u8>, EvalError> {
-    let mut lines: Vec<Line> = results
+/// One line per result (the first, the agent, drawn thicker): `value` of each equity point,
+/// `sets_range` whether the line may widen the y range.
+fn result_lines(
+    results: &[BacktestResult],
+    value: impl Fn(&BacktestResult, &EquityPoint) -> f64,
+    sets_range: impl Fn(&BacktestResult) -> bool,
+) -> Vec<Line> {
+    results
         .iter()
         .enumerate()
         .map(|(k, r)| Line {
@@ -371,13 +375,23 @@ pub fn equity_png(results: &[BacktestResult]) -> Result<Vec<u8>, EvalError> {
             points: r
                 .equity
                 .iter()
-                .map(|p| (x_of(p.row, p.date), p.nav / r.initial_nav))
+                .map(|p| (x_of(p.row, p.date), value(r, p)))
                 .collect(),
             colour: colour(k),
             width: if k == 0 { 3 } else { 2 },
-            sets_range: r.label != ORACLE_LABEL,
+            sets_range: sets_range(r),
         })
-        .collect();
+        .collect()
+}
+
+/// `equity.png`: NAV over initial NAV of every result (log scale where it spans more than a
+/// factor of 4).
+pub fn equity_png(results: &[BacktestResult]) -> Result<Vec<u8>, EvalError> {
+    let mut lines = result_lines(
+        results,
+        |r, p| p.nav / r.initial_nav,
+        |r| r.label != ORACLE_LABEL,
+    );
     let chart = Chart {
         name: "equity.png",
         title: "Equity: NAV / initial NAV",
@@ -391,21 +405,7 @@ pub fn equity_png(results: &[BacktestResult]) -> Result<Vec<u8>, EvalError> {
 
 /// `drawdown.png`: drawdown from the running peak of every result, in percent (negative).
 pub fn drawdown_png(results: &[BacktestResult]) -> Result<Vec<u8>, EvalError> {
-    let mut lines: Vec<Line> = results
-        .iter()
-        .enumerate()
-        .map(|(k, r)| Line {
-            label: Some(r.label.clone()),
-            points: r
-                .equity
-                .iter()
-                .map(|p| (x_of(p.row, p.date), -100.0 * p.drawdown))
-                .collect(),
-            colour: colour(k),
-            width: if k == 0 { 3 } else { 2 },
-            sets_range: true,
-        })
-        .collect();
+    let mut lines = result_lines(results, |_, p| -100.0 * p.drawdown, |_| true);
     let chart = Chart {
         name: "drawdown.png",
         title: "Drawdown from peak NAV",

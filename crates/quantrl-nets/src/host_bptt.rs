@@ -42,7 +42,7 @@ impl HostCell {
 }
 
 /// One layer's parameters in Burn's layout: `w_ih: [input, G·H]`, `w_hh: [H, G·H]`, biases
-/// `[G·H]`.
+/// `[G·H]` — or their gradients, shaped as the parameters ([`RnnTape::backward`]).
 #[derive(Debug, Clone)]
 pub struct HostRnnLayer {
     /// Input weights.
@@ -52,19 +52,6 @@ pub struct HostRnnLayer {
     /// Input bias.
     pub b_ih: Vec<f32>,
     /// Hidden bias.
-    pub b_hh: Vec<f32>,
-}
-
-/// The gradients of one layer's parameters, shaped as the parameters.
-#[derive(Debug, Clone)]
-pub struct HostRnnLayerGrads {
-    /// `∂L/∂w_ih`, `[input, G·H]`.
-    pub w_ih: Array2<f32>,
-    /// `∂L/∂w_hh`, `[H, G·H]`.
-    pub w_hh: Array2<f32>,
-    /// `∂L/∂b_ih`, `[G·H]`.
-    pub b_ih: Vec<f32>,
-    /// `∂L/∂b_hh`, `[G·H]`.
     pub b_hh: Vec<f32>,
 }
 
@@ -285,7 +272,7 @@ impl RnnTape {
 
     /// Gradients of every layer's parameters given `d_out = ∂L/∂outputs` (`[seqs, len, H]`,
     /// row-major, the layout [`forward`](Self::forward) returned).
-    pub fn backward(&self, layers: &[HostRnnLayer], d_out: &[f32]) -> Vec<HostRnnLayerGrads> {
+    pub fn backward(&self, layers: &[HostRnnLayer], d_out: &[f32]) -> Vec<HostRnnLayer> {
         let (seqs, len, hd) = (self.seqs, self.len, self.hidden);
         let n = seqs * len;
         let g = self.cell.gates() * hd;
@@ -394,7 +381,7 @@ impl RnnTape {
             if l > 0 {
                 dy = d_gi.dot(&layer.w_ih.t());
             }
-            grads.push(HostRnnLayerGrads {
+            grads.push(HostRnnLayer {
                 w_ih,
                 w_hh,
                 b_ih,

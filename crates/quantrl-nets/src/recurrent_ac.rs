@@ -516,29 +516,23 @@ impl<B: AutodiffBackend> HostBpttForward<B> {
             };
             let layer_grads = part.tape.backward(&part.layers, &d_out);
             for (g, ids) in layer_grads.into_iter().zip(&part.ids) {
-                let shape2 = |m: &ndarray::Array2<f32>| vec![m.nrows(), m.ncols()];
-                let (s_ih, s_hh) = (shape2(&g.w_ih), shape2(&g.w_hh));
-                let (n_ih, n_hh) = (g.b_ih.len(), g.b_hh.len());
-                out.push(HostParamGrad {
-                    id: ids[0],
-                    values: g.w_ih.into_raw_vec_and_offset().0,
-                    shape: s_ih,
-                });
-                out.push(HostParamGrad {
-                    id: ids[1],
-                    values: g.w_hh.into_raw_vec_and_offset().0,
-                    shape: s_hh,
-                });
-                out.push(HostParamGrad {
-                    id: ids[2],
-                    values: g.b_ih,
-                    shape: vec![n_ih],
-                });
-                out.push(HostParamGrad {
-                    id: ids[3],
-                    values: g.b_hh,
-                    shape: vec![n_hh],
-                });
+                let matrix = |m: ndarray::Array2<f32>| {
+                    let shape = vec![m.nrows(), m.ncols()];
+                    (m.into_raw_vec_and_offset().0, shape)
+                };
+                let vector = |v: Vec<f32>| {
+                    let shape = vec![v.len()];
+                    (v, shape)
+                };
+                let parts = [
+                    matrix(g.w_ih),
+                    matrix(g.w_hh),
+                    vector(g.b_ih),
+                    vector(g.b_hh),
+                ];
+                for (&id, (values, shape)) in ids.iter().zip(parts) {
+                    out.push(HostParamGrad { id, values, shape });
+                }
             }
         }
         out
