@@ -27,6 +27,13 @@ pub struct RolloutBuffer {
     pub returns: Vec<f32>,
     /// Action masks (`[n_steps * n_envs * n_actions]`), when the environment has them.
     pub action_masks: Option<Vec<bool>>,
+    /// Length of the training sequences (1 for a feed-forward policy).
+    pub seq_len: usize,
+    /// Per-environment shapes `[a, b]` of the recurrent state tensors (empty: feed-forward).
+    pub state_shapes: Vec<[usize; 2]>,
+    /// The recurrent state at the first step of every training sequence, one vector per state
+    /// tensor, laid out `[chunk][env][a * b]` (chunk `c` starts at step `c * seq_len`).
+    pub chunk_states: Vec<Vec<f32>>,
 }
 
 impl RolloutBuffer {
@@ -46,7 +53,41 @@ impl RolloutBuffer {
             advantages: vec![0.0; n],
             returns: vec![0.0; n],
             action_masks: mask_len.map(|m| vec![true; n * m]),
+            seq_len: 1,
+            state_shapes: Vec::new(),
+            chunk_states: Vec::new(),
         }
+    }
+
+    /// Training sequences of `seq_len` steps, starting from recurrent states of the given
+    /// per-environment shapes (stored by the rollout at each sequence's first step).
+    ///
+    /// # Panics
+    /// When `seq_len` is 0 or longer than `n_steps`.
+    pub fn with_sequences(mut self, seq_len: usize, state_shapes: Vec<[usize; 2]>) -> Self {
+        assert!(
+            seq_len >= 1 && seq_len <= self.n_steps,
+            "seq_len must be in [1, n_steps]"
+        );
+        self.seq_len = seq_len;
+        let chunks = self.n_chunks();
+        self.chunk_states = state_shapes
+            .iter()
+            .map(|[a, b]| vec![0.0; chunks * self.n_envs * a * b])
+            .collect();
+        self.state_shapes = state_shapes;
+        self
+    }
+
+    /// Training sequences per environment: `ceil(n_steps / seq_len)`.
+    pub fn n_chunks(&self) -> usize {
+        self.n_steps.div_ceil(self.seq_len)
+    }
+
+    /// Training sequences in the rollout (`n_chunks * n_envs`); sequence `s` is chunk
+    /// `s / n_envs` of environment `s % n_envs`.
+    pub fn n_sequences(&self) -> usize {
+        self.n_chunks() * self.n_envs
     }
 
     /// Samples in the rollout.

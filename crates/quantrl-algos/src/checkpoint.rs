@@ -19,17 +19,21 @@ use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
+use crate::policy::tensor_to_host;
+
+use burn::module::AutodiffModule;
 use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use quantrl_core::{Rng, VecEnv};
 use quantrl_losses::cvar::CvarObjective;
-use quantrl_nets::ActorCritic;
 use quantrl_optim::RngNoise;
 use serde::{Deserialize, Serialize};
 
 use crate::optimizer::AnyOptimizer;
+
+use crate::network::{PolicyNetwork, state_from_host, state_shapes};
 use crate::{AlgoError, CheckpointError, EpisodeTracker, Ppo, TrainConfig};
 
 /// The checkpoint format this build writes and reads.
@@ -80,6 +84,10 @@ pub struct CheckpointState {
     pub episodes: EpisodeTracker,
     /// The environments' own state, when they can save it.
     pub env_state: Option<String>,
+    /// The recurrent policy's carried state (one vector per state tensor, `[n_envs, a, b]`
+    /// row-major); empty for a feed-forward policy.
+    #[serde(default)]
+    pub recurrent_state: Vec<Vec<f32>>,
     /// Files of the checkpoint with their sizes and hashes.
     pub files: Vec<FileEntry>,
     /// UPGD's perturbation-noise generator (absent for AdamW and in older checkpoints).
@@ -230,28 +238,35 @@ fn decode<B: burn::tensor::backend::Backend, R: burn::record::Record<B>>(
     }
 }
 
-/// Load only the network of a checkpoint (for evaluation and prediction).
-pub fn load_model<B: AutodiffBackend>(
+/// Load only the network of a checkpoint (for evaluation and prediction). `M` is the network
+/// type: [`ActorCritic`](quantrl_nets::ActorCritic) for a feed-forward policy,
+/// [`RecurrentActorCritic`](quantrl_nets::RecurrentActorCritic) when the checkpoint's
+/// `config.policy.encoder` is set (see [`CheckpointState::config`] via [`read_state`]); the
+/// wrong one is a [`CheckpointError::Mismatch`].
+pub fn load_model<B: burn::tensor::backend::Backend, M: PolicyNetwork<B>>(
     dir: &Path,
     device: &B::Device,
-) -> Result<(CheckpointState, ActorCritic<B>), CheckpointError> {
+) -> Result<(CheckpointState, M), CheckpointError> {
     let (state, model_bytes, _) = read_checkpoint(dir)?;
-    let model = build_model::<B>(&state, model_bytes, dir, device)?;
+    let model = build_model::<B, M>(&state, model_bytes, dir, device)?;
     Ok((state, model))
 }
 
-fn build_model<B: AutodiffBackend>(
+fn build_model<B: burn::tensor::backend::Backend, M: PolicyNetwork<B>>(
     state: &CheckpointState,
     bytes: Vec<u8>,
     dir: &Path,
     device: &B::Device,
-) -> Result<ActorCritic<B>, CheckpointError> {
-    let fresh: ActorCritic<B> = state
-        .config
-        .network(state.obs_dim, state.n_actions)
-        .init(device);
+) -> Result<M, CheckpointError> {
     let path = dir.join(MODEL);
-    let record = decode::<B, <ActorCritic<B> as Module<B>>::Record>(bytes, &path, device)?;
+    let fresh =
+        M::from_config(&state.config, state.obs_dim, state.n_actions, device).map_err(|e| {
+            CheckpointError::Mismatch {
+                path: path.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+    let record = decode::<B, <M as Module<B>>::Record>(bytes, &path, device)?;
     match catch_unwind(AssertUnwindSafe(|| fresh.load_record(record))) {
         Ok(m) => Ok(m),
         Err(_) => Err(CheckpointError::Mismatch {
@@ -261,7 +276,13 @@ fn build_model<B: AutodiffBackend>(
     }
 }
 
-impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
+impl<B, E, M> Ppo<B, E, M>
+where
+    B: AutodiffBackend,
+    E: VecEnv,
+    M: PolicyNetwork<B> + AutodiffModule<B>,
+    M::InnerModule: PolicyNetwork<B::InnerBackend>,
+{
     /// Write a checkpoint to `dir` (created if needed), atomically file by file with the
     /// manifest last.
     pub fn save_checkpoint(&self, dir: &Path) -> Result<PathBuf, AlgoError> {
@@ -273,10 +294,10 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         // ones written before the optimizer could be chosen.
         let optim_bytes = match &self.optim {
             AnyOptimizer::AdamW(o) => {
-                Recorder::<B>::record(&recorder, Optimizer::<ActorCritic<B>, B>::to_record(o), ())
+                Recorder::<B>::record(&recorder, Optimizer::<M, B>::to_record(o), ())
             }
             AnyOptimizer::Upgd(o) => {
-                Recorder::<B>::record(&recorder, Optimizer::<ActorCritic<B>, B>::to_record(o), ())
+                Recorder::<B>::record(&recorder, Optimizer::<M, B>::to_record(o), ())
             }
         }
         .map_err(|e| corrupt(&dir.join(OPTIM), format!("cannot encode: {e:?}")))?;
@@ -305,6 +326,12 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             episode_starts: self.episode_starts.clone(),
             episodes: self.episodes.clone(),
             env_state: self.env.save_state(),
+            recurrent_state: self
+                .state
+                .tensors
+                .iter()
+                .map(|t| tensor_to_host(t.clone()))
+                .collect(),
             files,
             optimizer_noise: self.optim.noise_rng().cloned(),
             cvar_objective: self.dist.as_ref().and_then(|d| d.objective.clone()),
@@ -360,26 +387,45 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             config.total_steps = t;
         }
         config.validate()?;
-        let model = build_model::<B>(&state, model_bytes, dir, device)?;
+        let model = build_model::<B, M>(&state, model_bytes, dir, device)?;
         let optim_path = dir.join(OPTIM);
-        let optim_record: crate::optimizer::AnyOptimizerRecord<ActorCritic<B>, B> = if config
+        let optim_record: crate::optimizer::AnyOptimizerRecord<M, B> = if config
             .optimizer
             .upgd_settings()
             .is_some()
         {
-            let r = decode::<
-                B,
-                <quantrl_optim::Upgd<B, RngNoise> as Optimizer<ActorCritic<B>, B>>::Record,
-            >(optim_bytes, &optim_path, device)?;
+            let r = decode::<B, <quantrl_optim::Upgd<B, RngNoise> as Optimizer<M, B>>::Record>(
+                optim_bytes,
+                &optim_path,
+                device,
+            )?;
             (None, Some(r))
         } else {
             let r = decode::<
+                B,
+                <burn::optim::adaptor::OptimizerAdaptor<burn::optim::AdamW, M, B> as Optimizer<
+                    M,
                     B,
-                    <burn::optim::adaptor::OptimizerAdaptor<burn::optim::AdamW, ActorCritic<B>, B> as Optimizer<ActorCritic<B>, B>>::Record,
-                >(optim_bytes, &optim_path, device)?;
+                >>::Record,
+            >(optim_bytes, &optim_path, device)?;
             (Some(r), None)
         };
         let mut learner = Self::new(config, env, device)?;
+        let shapes = state_shapes(&model, device);
+        let n = learner.config.ppo.n_envs;
+        if state.recurrent_state.len() != shapes.len()
+            || state
+                .recurrent_state
+                .iter()
+                .zip(&shapes)
+                .any(|(v, [a, b])| v.len() != n * a * b)
+        {
+            return Err(corrupt(
+                &dir.join(STATE),
+                "the recurrent state does not fit the policy in the config",
+            )
+            .into());
+        }
         // `new` reset the environments; put the saved ones back, or start fresh episodes
         // from a new seed when the environment cannot save its state.
         match &state.env_state {
@@ -387,6 +433,7 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 learner.env.load_state(s)?;
                 learner.batch.obs.copy_from_slice(&state.obs);
                 learner.episode_starts = state.episode_starts.clone();
+                learner.state = state_from_host(&state.recurrent_state, &shapes, n, device);
             }
             None => {
                 let seed = quantrl_core::derive_seed(learner.config.seed, 2 + state.n_updates);

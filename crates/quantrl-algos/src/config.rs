@@ -1,7 +1,9 @@
 //! Training configuration: what a TOML file or the command line sets.
 
 use quantrl_core::{ConfigError, Schedule, check_closed, check_open, check_positive, derive_seed};
-use quantrl_nets::{Activation, ActorCriticConfig};
+use quantrl_nets::{
+    Activation, ActorCriticConfig, EncoderConfig, EncoderKind, RecurrentActorCriticConfig,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{DistributionalConfig, IrmPenaltyConfig, OptimizerConfig};
@@ -47,6 +49,12 @@ pub struct PpoConfig {
     pub distributional: Option<DistributionalConfig>,
     /// An IRM penalty across the environment's regime labels; `None` (the default) for none.
     pub irm: Option<IrmPenaltyConfig>,
+    /// Recurrent policies only: length of the training sequences (backpropagation through
+    /// time). Each environment's `n_steps` are cut into chunks of `seq_len` steps, each
+    /// starting from the recurrent state stored at rollout time; a last, shorter chunk is
+    /// padded and its padded steps are left out of every loss term. `None`: whole rollouts
+    /// (`seq_len = n_steps`). `batch_size` must be a multiple of it.
+    pub seq_len: Option<usize>,
 }
 
 impl Default for PpoConfig {
@@ -75,6 +83,7 @@ impl Default for PpoConfig {
             value_lr_multiplier: 1.0,
             distributional: None,
             irm: None,
+            seq_len: None,
         }
     }
 }
@@ -130,7 +139,21 @@ impl PpoConfig {
         if let Some(irm) = &self.irm {
             irm.validate()?;
         }
+        if let Some(l) = self.seq_len
+            && (l == 0 || l > self.n_steps)
+        {
+            return Err(ConfigError::out_of_range(
+                "ppo.seq_len",
+                l,
+                format!("in [1, n_steps = {}]", self.n_steps),
+            ));
+        }
         Ok(())
+    }
+
+    /// The training sequence length for a recurrent policy (`seq_len`, or `n_steps`).
+    pub fn sequence_len(&self) -> usize {
+        self.seq_len.unwrap_or(self.n_steps)
     }
 }
 
@@ -146,6 +169,9 @@ pub struct PolicyConfig {
     pub shared_trunk: bool,
     /// SB3-style orthogonal initialization.
     pub ortho_init: bool,
+    /// A sequence encoder (GRU, LSTM, CLSTM, GTrXL, transformer) in front of the heads: the
+    /// policy is then recurrent and trained by recurrent PPO. `None`: the MLP trunks above.
+    pub encoder: Option<EncoderSettings>,
 }
 
 impl Default for PolicyConfig {
@@ -155,6 +181,7 @@ impl Default for PolicyConfig {
             activation: Activation::Tanh,
             shared_trunk: false,
             ortho_init: true,
+            encoder: None,
         }
     }
 }
@@ -169,7 +196,45 @@ impl PolicyConfig {
                 "widths >= 1",
             ));
         }
+        if let Some(e) = &self.encoder {
+            e.validate()?;
+        }
         Ok(())
+    }
+
+    /// Whether the policy is recurrent (has a sequence encoder).
+    pub fn is_recurrent(&self) -> bool {
+        self.encoder.is_some()
+    }
+
+    /// The recurrent network config for `obs_dim` inputs and `n_actions` actions, when the
+    /// policy has an encoder; the observation width is checked against the encoder here.
+    pub fn recurrent_network(
+        &self,
+        obs_dim: usize,
+        n_actions: usize,
+        seed: u64,
+    ) -> Result<Option<RecurrentActorCriticConfig>, ConfigError> {
+        let Some(e) = &self.encoder else {
+            return Ok(None);
+        };
+        let encoder = EncoderConfig::new(e.kind)
+            .with_hidden(e.hidden)
+            .with_num_layers(e.num_layers)
+            .with_window(e.window)
+            .with_heads(e.heads)
+            .with_memory_len(e.memory_len)
+            .with_kernel_size(e.kernel_size)
+            .with_activation(self.activation);
+        let config = RecurrentActorCriticConfig::new(obs_dim, n_actions, encoder)
+            .with_shared_encoder(e.shared)
+            .with_seed(seed);
+        config.validate().map_err(|err| {
+            ConfigError::Inconsistent(format!(
+                "policy.encoder does not fit the environment: {err}"
+            ))
+        })?;
+        Ok(Some(config))
     }
 
     /// The network config for an environment with `obs_dim` inputs and `n_actions` actions.
@@ -180,6 +245,75 @@ impl PolicyConfig {
             .with_shared_trunk(self.shared_trunk)
             .with_ortho_init(self.ortho_init)
             .with_seed(seed)
+    }
+}
+
+/// The sequence encoder of a recurrent policy (`[policy.encoder]` in a TOML config).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncoderSettings {
+    /// Which encoder: `gru`, `lstm`, `clstm`, `gtrxl`, `transformer` (or `mlp`, stateless).
+    pub kind: EncoderKind,
+    /// Width: RNN hidden size, CLSTM channels, GTrXL/transformer model width.
+    pub hidden: usize,
+    /// Layers (RNN, GTrXL, transformer).
+    pub num_layers: usize,
+    /// Window length of a window-major observation (CLSTM, transformer).
+    pub window: usize,
+    /// Attention heads (GTrXL, transformer).
+    pub heads: usize,
+    /// Memory length (GTrXL).
+    pub memory_len: usize,
+    /// Convolution kernel (CLSTM).
+    pub kernel_size: usize,
+    /// One encoder shared by policy and value (`true`), or one each (`false`, sb3-contrib's
+    /// default).
+    pub shared: bool,
+    /// Train GRU and LSTM encoders with backpropagation through time on the host
+    /// (`quantrl_nets::host_bptt`: hand-derived gradients, several times faster than
+    /// autodiff on CPU backends; equal up to float rounding). `false`: Burn's autodiff on the
+    /// backend's device. Other encoders always use autodiff.
+    pub host_bptt: bool,
+}
+
+impl Default for EncoderSettings {
+    fn default() -> Self {
+        Self {
+            kind: EncoderKind::Gru,
+            hidden: 64,
+            num_layers: 1,
+            window: 1,
+            heads: 2,
+            memory_len: 16,
+            kernel_size: 3,
+            shared: false,
+            host_bptt: true,
+        }
+    }
+}
+
+impl EncoderSettings {
+    /// Check the sizes that do not depend on the environment.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (field, v) in [
+            ("policy.encoder.hidden", self.hidden),
+            ("policy.encoder.num_layers", self.num_layers),
+            ("policy.encoder.window", self.window),
+            ("policy.encoder.heads", self.heads),
+            ("policy.encoder.kernel_size", self.kernel_size),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::out_of_range(field, v, ">= 1"));
+            }
+        }
+        if self.kind == EncoderKind::Gtrxl && self.memory_len == 0 {
+            return Err(ConfigError::out_of_range(
+                "policy.encoder.memory_len",
+                0,
+                ">= 1 for gtrxl",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -229,6 +363,20 @@ impl TrainConfig {
         }
         self.ppo.validate()?;
         self.policy.validate()?;
+        if self.policy.is_recurrent() {
+            let l = self.ppo.sequence_len();
+            if !self.ppo.batch_size.is_multiple_of(l) {
+                return Err(ConfigError::Inconsistent(format!(
+                    "ppo.batch_size = {} must be a whole number of training sequences of \
+                     ppo.seq_len = {l} steps",
+                    self.ppo.batch_size
+                )));
+            }
+        } else if self.ppo.seq_len.is_some() {
+            return Err(ConfigError::Inconsistent(
+                "ppo.seq_len applies to recurrent policies only (set policy.encoder)".into(),
+            ));
+        }
         self.optimizer.validate()?;
         self.eval.validate()
     }
@@ -243,6 +391,22 @@ impl TrainConfig {
             Some(d) => d.network(base),
             None => base,
         }
+    }
+
+    /// The recurrent network (`policy.encoder`; `None` without one), with the critic the PPO
+    /// config asks for, weights seeded from `seed`.
+    pub fn recurrent_network(
+        &self,
+        obs_dim: usize,
+        n_actions: usize,
+    ) -> Result<Option<RecurrentActorCriticConfig>, ConfigError> {
+        let base = self
+            .policy
+            .recurrent_network(obs_dim, n_actions, derive_seed(self.seed, 1))?;
+        Ok(match (&self.ppo.distributional, base) {
+            (Some(d), Some(base)) => Some(d.recurrent_network(base)),
+            (_, base) => base,
+        })
     }
 
     /// Parse and validate a TOML document; unknown keys are errors.

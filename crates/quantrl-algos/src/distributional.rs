@@ -78,7 +78,7 @@ use burn::tensor::{Tensor, backend::Backend};
 use quantrl_core::ConfigError;
 use quantrl_losses::cvar::{CvarObjective, QuantileCvar, check_alpha, cvar_weights};
 use quantrl_losses::quantile::{QuantileHuberConfig, check_n_quantiles, quantile_huber_loss};
-use quantrl_nets::{ActorCriticConfig, CriticReduction};
+use quantrl_nets::{ActorCriticConfig, CriticReduction, RecurrentActorCriticConfig};
 use serde::{Deserialize, Serialize};
 
 /// The distributional critic's settings (`[ppo.distributional]`).
@@ -162,6 +162,16 @@ impl DistributionalConfig {
 
     /// The network with this critic.
     pub fn network(&self, base: ActorCriticConfig) -> ActorCriticConfig {
+        base.with_n_quantiles(self.n_quantiles)
+            .with_twin_critic(self.twin_critics)
+            .with_critic_reduction(self.twin_reduction)
+    }
+
+    /// The same critic on a recurrent network (the twin head shares the value encoder).
+    pub fn recurrent_network(
+        &self,
+        base: RecurrentActorCriticConfig,
+    ) -> RecurrentActorCriticConfig {
         base.with_n_quantiles(self.n_quantiles)
             .with_twin_critic(self.twin_critics)
             .with_critic_reduction(self.twin_reduction)

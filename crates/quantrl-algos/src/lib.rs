@@ -1,7 +1,8 @@
 //! # quantrl-algos
 //!
 //! Reinforcement-learning algorithms on Burn: the rollout buffer, [GAE](gae::compute_gae),
-//! [PPO](Ppo) with minibatch epochs, advantage normalization, global gradient clipping,
+//! [PPO](Ppo) for feed-forward and recurrent ([`RecurrentPpo`]) policies with action masks,
+//! minibatch epochs, advantage normalization, global gradient clipping,
 //! learning-rate and clip schedules, the target-KL early stop, typed [events](TrainEvent) and
 //! JSON-lines [metrics](MetricsWriter), and atomic [checkpoints](checkpoint) that resume the
 //! same run. This is the only crate that calls `backward()` and steps optimizers.
@@ -34,16 +35,21 @@ mod events;
 pub mod gae;
 pub mod irm;
 mod metrics;
+pub mod network;
 pub mod optimizer;
 pub mod policy;
 mod ppo;
 
 pub use buffer::RolloutBuffer;
-pub use config::{EvalConfig, PolicyConfig, PpoConfig, TrainConfig};
+pub use config::{EncoderSettings, EvalConfig, PolicyConfig, PpoConfig, TrainConfig};
 pub use distributional::{CvarPolicyConfig, DistributionalConfig, distributional_critic_loss};
 pub use error::{AlgoError, CheckpointError};
 pub use events::{Callback, EpisodeTracker, EvalStats, TrainEvent, UpdateStats};
 pub use irm::{IrmPenaltyConfig, IrmTarget, MaskedFeatures, SparseIrmConfig, sparse_irm};
 pub use metrics::MetricsWriter;
+pub use network::{PolicyNetwork, PolicyStep, SequenceBatch, TrainForward};
 pub use optimizer::{AdaUpgdConfig, AnyOptimizer, OptimizerConfig, UpgdConfig};
-pub use ppo::{MASKED_LOGIT, Ppo, PpoOptimizer, apply_mask, next_multiple_after, no_callback};
+pub use policy::Agent;
+pub use ppo::{
+    MASKED_LOGIT, Ppo, PpoOptimizer, RecurrentPpo, apply_mask, next_multiple_after, no_callback,
+};

@@ -1,14 +1,16 @@
-//! Acting with a categorical actor-critic: sampling on the host, evaluation.
+//! Acting with a categorical actor-critic (feed-forward or recurrent): sampling on the host,
+//! evaluation, and a stateful [`Agent`] for prediction step by step.
 
-use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn::tensor::{Device, Tensor, TensorData, backend::Backend};
 use quantrl_core::{Actions, Rng, StepBatch, VecEnv};
-use quantrl_nets::ActorCritic;
+use quantrl_nets::EncoderState;
 
+use crate::network::PolicyNetwork;
 use crate::{AlgoError, EvalStats};
 
 /// Log-sum-exp of one row of logits, in f64.
 #[inline]
-fn log_sum_exp(row: &[f32]) -> f64 {
+pub(crate) fn log_sum_exp(row: &[f32]) -> f64 {
     let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
     m + row.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln()
 }
@@ -62,9 +64,10 @@ pub fn tensor_to_host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
 /// Run `episodes` episodes with the greedy (`deterministic`) or sampled policy and report the
 /// returns. Episodes are spread over the environments as SB3's `evaluate_policy` does (env
 /// `i` runs `(episodes + i) / n_envs` of them), so short episodes are not over-counted.
-/// Action masks the environment provides are honoured: a masked action is never chosen.
-pub fn evaluate<B: Backend, E: VecEnv + ?Sized>(
-    model: &ActorCritic<B>,
+/// Action masks the environment provides are honoured: a masked action is never chosen. A
+/// recurrent policy carries its state from step to step and resets it where an episode starts.
+pub fn evaluate<B: Backend, M: PolicyNetwork<B>, E: VecEnv + ?Sized>(
+    model: &M,
     env: &mut E,
     episodes: usize,
     seed: u64,
@@ -87,23 +90,17 @@ pub fn evaluate<B: Backend, E: VecEnv + ?Sized>(
     let mut running = vec![0f64; n];
     let mut lengths = vec![0u64; n];
     let (mut returns, mut lens) = (Vec::with_capacity(episodes), Vec::with_capacity(episodes));
-    let mut rng = Rng::seed_from_u64(seed);
-    let (mut actions, mut logp) = (vec![0u32; n], vec![0f32; n]);
+    let mut agent = Agent::new(model, n, n_actions, seed, deterministic, device);
+    let mut actions = vec![0u32; n];
     while counts.iter().zip(&targets).any(|(c, t)| c < t) {
-        let out = model.forward(host_to_tensor::<B>(&batch.obs, n, obs_dim, device));
-        let mut logits = tensor_to_host(out.logits);
-        if let Some(masks) = &batch.action_masks {
-            crate::apply_mask(&mut logits, masks);
-        }
-        select_actions(
-            &logits,
-            n_actions,
-            deterministic,
-            &mut rng,
+        agent.act(
+            &batch.obs,
+            batch.action_masks.as_deref(),
+            obs_dim,
             &mut actions,
-            &mut logp,
         );
         env.step(Actions::Discrete(&actions), &mut batch)?;
+        agent.observe_dones((0..n).map(|i| batch.done(i)));
         for i in 0..n {
             running[i] += batch.rewards[i] as f64;
             lengths[i] += 1;
@@ -129,6 +126,92 @@ pub fn evaluate<B: Backend, E: VecEnv + ?Sized>(
         mean_length: lens.iter().sum::<f64>() / k,
         returns,
     })
+}
+
+/// A policy acting step by step on a batch of environments: it carries the recurrent state
+/// (none for a feed-forward network), resets it where an episode starts, honours action masks
+/// and picks the greedy (`deterministic`) or a sampled action.
+///
+/// Call [`act`](Self::act) with the current observations, step the environments, then report
+/// which ended with [`observe_dones`](Self::observe_dones).
+pub struct Agent<'m, B: Backend, M: PolicyNetwork<B>> {
+    model: &'m M,
+    state: EncoderState<B>,
+    episode_starts: Vec<f32>,
+    n_actions: usize,
+    deterministic: bool,
+    rng: Rng,
+    log_probs: Vec<f32>,
+    device: Device<B>,
+}
+
+impl<'m, B: Backend, M: PolicyNetwork<B>> Agent<'m, B, M> {
+    /// An agent for `n_envs` environments; every environment starts a new episode.
+    pub fn new(
+        model: &'m M,
+        n_envs: usize,
+        n_actions: usize,
+        seed: u64,
+        deterministic: bool,
+        device: &Device<B>,
+    ) -> Self {
+        Self {
+            state: model.initial_state(n_envs, device),
+            model,
+            episode_starts: vec![1.0; n_envs],
+            n_actions,
+            deterministic,
+            rng: Rng::seed_from_u64(seed),
+            log_probs: vec![0.0; n_envs],
+            device: device.clone(),
+        }
+    }
+
+    /// Forget every environment's state: the next step starts new episodes.
+    pub fn reset(&mut self) {
+        self.episode_starts.iter_mut().for_each(|s| *s = 1.0);
+    }
+
+    /// Choose one action per environment for `obs` (`[n_envs * obs_dim]`); `masks`
+    /// (`[n_envs * n_actions]`, true = allowed) exclude actions.
+    pub fn act(
+        &mut self,
+        obs: &[f32],
+        masks: Option<&[bool]>,
+        obs_dim: usize,
+        actions: &mut [u32],
+    ) {
+        let n = self.episode_starts.len();
+        let out = self.model.step(
+            host_to_tensor::<B>(obs, n, obs_dim, &self.device),
+            self.state.clone(),
+            &self.episode_starts,
+        );
+        self.state = out.state;
+        self.episode_starts.iter_mut().for_each(|s| *s = 0.0);
+        let mut logits = tensor_to_host(out.logits);
+        if let Some(masks) = masks {
+            crate::apply_mask(&mut logits, masks);
+        }
+        select_actions(
+            &logits,
+            self.n_actions,
+            self.deterministic,
+            &mut self.rng,
+            actions,
+            &mut self.log_probs,
+        );
+    }
+
+    /// Report which environments ended their episode on the last step (their state is reset
+    /// before the next action).
+    pub fn observe_dones(&mut self, dones: impl IntoIterator<Item = bool>) {
+        for (s, done) in self.episode_starts.iter_mut().zip(dones) {
+            if done {
+                *s = 1.0;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,14 +1,29 @@
-//! Proximal policy optimization (Schulman et al. 2017) with Stable-Baselines3's semantics.
+//! Proximal policy optimization (Schulman et al. 2017) with Stable-Baselines3's semantics, for
+//! feed-forward and recurrent policies, with or without action masks.
 //!
 //! The loop reads top-down: [`Ppo::collect_rollout`] fills the [`RolloutBuffer`] and computes
 //! GAE, [`Ppo::update`] runs the minibatch epochs. [`Ppo::learn`] repeats both until the step
 //! budget is spent, reporting [`TrainEvent`]s to a [`Callback`].
 //!
+//! The learner is generic over the network ([`PolicyNetwork`]). With the feed-forward
+//! [`ActorCritic`] (the default type parameter) minibatches are shuffled samples, as SB3's PPO.
+//! With a [`RecurrentActorCritic`] ([`RecurrentPpo`]) it is recurrent PPO, as sb3-contrib's
+//! `RecurrentPPO`:
+//! - the rollout carries each environment's recurrent state from step to step (and from one
+//!   rollout to the next), resetting it where an episode starts, and stores the state at the
+//!   first step of every training sequence;
+//! - training minibatches are whole sequences of `ppo.seq_len` steps (default: the whole
+//!   rollout of an environment), each replayed from its stored state with the episode starts
+//!   inside it; a last, shorter sequence is padded and the padded steps are dropped before
+//!   every loss term (policy, value, entropy, advantage normalization);
+//! - a truncated episode is bootstrapped with `γ V(final observation)` computed from the
+//!   recurrent state reached at that step.
+//!
 //! Options on top of the scalar-critic PPO, each off by default (the default path computes
-//! exactly what it computed before they existed): a quantile critic with n-step distributional
-//! targets, twin critics and a CVaR objective ([`crate::distributional`]), the optimizer
-//! ([`crate::optimizer`]: AdamW, UPGD, AdaUPGD) and an IRM penalty across the regimes the
-//! environment labels ([`crate::irm`]).
+//! exactly what it computed before they existed), for feed-forward and recurrent networks
+//! alike: a quantile critic with n-step distributional targets, twin critics and a CVaR
+//! objective ([`crate::distributional`]), the optimizer ([`crate::optimizer`]: AdamW, UPGD,
+//! AdaUPGD) and an IRM penalty across the regimes the environment labels ([`crate::irm`]).
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -16,14 +31,16 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer};
-use burn::tensor::{Tensor, TensorData, backend::AutodiffBackend};
+use burn::tensor::{Int, Tensor, TensorData, backend::AutodiffBackend};
 use quantrl_core::{Actions, ConfigError, Rng, StepBatch, VecEnv, derive_seed};
 use quantrl_losses::categorical::{log_prob_entropy, one_hot};
 use quantrl_losses::cvar::CvarObjective;
 use quantrl_losses::ppo::{
     PpoLossConfig, PpoLossInputs, clipped_surrogate, normalize_advantages, ppo_loss,
 };
-use quantrl_nets::{ActorCritic, ActorCriticOutput, reduce_critics};
+use quantrl_nets::{
+    ActorCritic, CriticReduction, EncoderState, HostParamGrad, RecurrentActorCritic, reduce_critics,
+};
 use quantrl_optim::{ParamGroup, clip_grad_norm};
 
 use crate::distributional::{
@@ -32,15 +49,17 @@ use crate::distributional::{
 };
 use crate::irm::{IrmTarget, policy_irm_penalty, value_irm_penalty};
 use crate::optimizer::AnyOptimizer;
-use crate::policy::{host_to_tensor, select_actions, tensor_to_host};
+
+use crate::network::{PolicyNetwork, SequenceBatch, sequence_obs, sequence_state, state_shapes};
+use crate::policy::{host_to_tensor, log_sum_exp, select_actions, tensor_to_host};
 use crate::{
     AlgoError, Callback, EpisodeTracker, EvalStats, RolloutBuffer, TrainConfig, TrainEvent,
     UpdateStats, gae::compute_gae,
 };
 
-/// The optimizer PPO trains with: the configured one ([`crate::OptimizerConfig`]) with the
-/// value head in a parameter group.
-pub type PpoOptimizer<B> = AnyOptimizer<ActorCritic<B>, B>;
+/// The optimizer PPO trains with: the configured one ([`crate::OptimizerConfig`]: AdamW, UPGD
+/// or AdaUPGD) with the value head in a parameter group.
+pub type PpoOptimizer<B, M = ActorCritic<B>> = AnyOptimizer<M, B>;
 
 /// The distributional critic's state between rollout and update.
 pub(crate) struct DistState {
@@ -50,18 +69,25 @@ pub(crate) struct DistState {
     pub(crate) objective: Option<CvarObjective>,
 }
 
+/// Recurrent PPO: [`Ppo`] with a [`RecurrentActorCritic`] (GRU, LSTM, CLSTM, GTrXL or
+/// transformer encoder, chosen by `policy.encoder` in the config).
+pub type RecurrentPpo<B, E> = Ppo<B, E, RecurrentActorCritic<B>>;
+
 /// A PPO learner for discrete actions: the model, its optimizer, the environments and every
-/// counter needed to resume.
-pub struct Ppo<B: AutodiffBackend, E: VecEnv> {
+/// counter needed to resume. `M` is the network: the feed-forward [`ActorCritic`] by default,
+/// or a [`RecurrentActorCritic`] ([`RecurrentPpo`]).
+pub struct Ppo<B: AutodiffBackend, E: VecEnv, M: AutodiffModule<B> = ActorCritic<B>> {
     /// The configuration (validated).
     pub config: TrainConfig,
-    pub(crate) model: ActorCritic<B>,
-    pub(crate) optim: PpoOptimizer<B>,
+    pub(crate) model: M,
+    pub(crate) optim: PpoOptimizer<B, M>,
     pub(crate) env: E,
     pub(crate) batch: StepBatch,
     pub(crate) buffer: RolloutBuffer,
     /// 1 where the current observation starts an episode (the last step's done).
     pub(crate) episode_starts: Vec<f32>,
+    /// The recurrent state reached by the last rollout step (empty when feed-forward).
+    pub(crate) state: EncoderState<B::InnerBackend>,
     pub(crate) rng: Rng,
     pub(crate) device: B::Device,
     /// Environment steps taken (summed over environments).
@@ -77,7 +103,13 @@ pub struct Ppo<B: AutodiffBackend, E: VecEnv> {
     obs_dim: usize,
 }
 
-impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
+impl<B, E, M> Ppo<B, E, M>
+where
+    B: AutodiffBackend,
+    E: VecEnv,
+    M: PolicyNetwork<B> + AutodiffModule<B>,
+    M::InnerModule: PolicyNetwork<B::InnerBackend>,
+{
     /// A fresh learner: validates the config, builds the network from `config.seed` and resets
     /// the environments. `env` must have `config.ppo.n_envs` environments and a discrete
     /// action space.
@@ -99,12 +131,20 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             .into());
         }
         let obs_dim = env.observation_space().flat_dim();
-        let model: ActorCritic<B> = config.network(obs_dim, n_actions).init(device);
+        let model = M::from_config(&config, obs_dim, n_actions, device)?;
         let optim = Self::make_optimizer(&config, &model, None);
         let mut batch = StepBatch::for_env(&env);
         env.reset(Some(derive_seed(config.seed, 2)), &mut batch);
         let n_envs = config.ppo.n_envs;
         let mask_len = batch.action_masks.as_ref().map(|_| n_actions);
+        let seq_len = if model.is_recurrent() {
+            config.ppo.sequence_len()
+        } else {
+            1
+        };
+        let buffer = RolloutBuffer::new(config.ppo.n_steps, n_envs, obs_dim, mask_len)
+            .with_sequences(seq_len, state_shapes(&model, device));
+        let state = model.valid().initial_state(n_envs, device);
         let rollout = config.ppo.n_steps * n_envs;
         let regimes = match config.ppo.irm {
             Some(_) if env.regime_label(0).is_none() => {
@@ -123,15 +163,16 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             config: d.clone(),
         });
         Ok(Self {
-            buffer: RolloutBuffer::new(config.ppo.n_steps, n_envs, obs_dim, mask_len),
+            dist,
+            regimes,
+            buffer,
+            state,
             episode_starts: vec![1.0; n_envs],
             rng: Rng::seed_from_u64(derive_seed(config.seed, 3)),
             device: device.clone(),
             num_timesteps: 0,
             n_updates: 0,
             episodes: EpisodeTracker::new(n_envs, 100),
-            dist,
-            regimes,
             model,
             optim,
             env,
@@ -147,20 +188,20 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
     /// from the run's seed.
     pub(crate) fn make_optimizer(
         config: &TrainConfig,
-        model: &ActorCritic<B>,
+        model: &M,
         noise: Option<Rng>,
-    ) -> PpoOptimizer<B> {
+    ) -> PpoOptimizer<B, M> {
         let groups = if config.ppo.value_lr_multiplier != 1.0 {
             vec![ParamGroup {
                 name: "value_head".into(),
                 lr_multiplier: config.ppo.value_lr_multiplier,
-                params: model.value_head_param_ids(),
+                params: model.value_param_ids(),
             }]
         } else {
             vec![]
         };
         let noise = noise.unwrap_or_else(|| Rng::seed_from_u64(derive_seed(config.seed, 4)));
-        config.optimizer.init::<B, ActorCritic<B>>(groups, noise)
+        config.optimizer.init::<B, M>(groups, noise)
     }
 
     pub(crate) fn obs_dim_(&self) -> usize {
@@ -172,7 +213,7 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
     }
 
     /// The current network.
-    pub fn model(&self) -> &ActorCritic<B> {
+    pub fn model(&self) -> &M {
         &self.model
     }
 
@@ -183,8 +224,9 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
 
     /// Continue training on other environments (continual learning: a market that changes
     /// regime): `env` replaces the current ones (same number of copies, observation and
-    /// action spaces), is reset from `seed`, and episode statistics start afresh. The model,
-    /// the optimizer state and the counters carry over. Returns the old environments.
+    /// action spaces), is reset from `seed`, and episode statistics and the recurrent state
+    /// start afresh. The model, the optimizer state and the counters carry over. Returns the
+    /// old environments.
     pub fn replace_env(&mut self, mut env: E, seed: u64) -> Result<E, AlgoError> {
         if env.num_envs() != self.config.ppo.n_envs
             || env.observation_space().flat_dim() != self.obs_dim
@@ -210,6 +252,10 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         }
         env.reset(Some(seed), &mut self.batch);
         self.episode_starts.fill(1.0);
+        self.state = self
+            .model
+            .valid()
+            .initial_state(self.config.ppo.n_envs, &self.device);
         self.episodes = EpisodeTracker::new(self.config.ppo.n_envs, 100);
         Ok(std::mem::replace(&mut self.env, env))
     }
@@ -235,21 +281,33 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
     }
 
     /// Step the environments `n_steps` times with the current policy, storing everything in
-    /// the buffer, then compute advantages and returns. A truncated episode's reward is
-    /// bootstrapped with `γ V(final observation)`; a terminated one is not.
+    /// the buffer (and, for a recurrent policy, the state at the first step of every training
+    /// sequence), then compute advantages and returns. A truncated episode's reward is
+    /// bootstrapped with `γ V(final observation)` (from the recurrent state reached at that
+    /// step); a terminated one is not.
     pub fn collect_rollout(&mut self) -> Result<(), AlgoError> {
         let policy = self.model.valid();
         let (n, d, a) = (self.config.ppo.n_envs, self.obs_dim, self.n_actions);
         let gamma = self.config.ppo.gamma as f32;
+        let seq_len = self.buffer.seq_len;
         let mut actions = vec![0u32; n];
         let mut log_probs = vec![0f32; n];
         let mut truncated_rows: Vec<usize> = Vec::with_capacity(n);
+        let zeros = vec![0f32; n];
         for t in 0..self.config.ppo.n_steps {
             let base = t * n;
-            let out = policy.forward(host_to_tensor(&self.batch.obs, n, d, &self.device));
+            if t % seq_len == 0 {
+                self.store_chunk_state(t / seq_len);
+            }
+            let out = policy.step(
+                host_to_tensor(&self.batch.obs, n, d, &self.device),
+                self.state.clone(),
+                &self.episode_starts,
+            );
+            self.state = out.state;
             if let Some(dist) = &mut self.dist {
                 let q = dist.buffer.n_quantiles;
-                let reduced = reduced_quantiles(&out, dist.config.twin_reduction);
+                let reduced = reduced_quantiles(out.quantiles, dist.config.twin_reduction);
                 dist.buffer.quantiles[base * q..(base + n) * q].copy_from_slice(&reduced);
             }
             if let Some(regimes) = &mut self.regimes {
@@ -303,36 +361,49 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 }
             }
             if !truncated_rows.is_empty() {
-                let mut final_obs = Vec::with_capacity(truncated_rows.len() * d);
+                let k = truncated_rows.len();
+                let mut final_obs = Vec::with_capacity(k * d);
                 for &i in &truncated_rows {
                     final_obs.extend_from_slice(self.batch.final_obs_of(i));
                 }
-                let final_obs = host_to_tensor(&final_obs, truncated_rows.len(), d, &self.device);
+                let rows: Vec<i64> = truncated_rows.iter().map(|&i| i as i64).collect();
+                let state = self
+                    .state
+                    .select(Tensor::<B::InnerBackend, 1, Int>::from_data(
+                        TensorData::new(rows, [k]),
+                        &self.device,
+                    ));
+                let final_obs = host_to_tensor(&final_obs, k, d, &self.device);
                 let v = match &mut self.dist {
-                    None => tensor_to_host(policy.values(final_obs)),
+                    None => tensor_to_host(policy.step_values(final_obs, state, &zeros[..k])),
                     Some(dist) => {
-                        let out = policy.forward(final_obs);
-                        let reduced = reduced_quantiles(&out, dist.config.twin_reduction);
+                        let out = policy.step(final_obs, state, &zeros[..k]);
+                        let reduced = reduced_quantiles(out.quantiles, dist.config.twin_reduction);
                         let q = dist.buffer.n_quantiles;
-                        for (k, &i) in truncated_rows.iter().enumerate() {
-                            let j = base + i;
-                            dist.buffer.final_quantiles[j * q..(j + 1) * q]
-                                .copy_from_slice(&reduced[k * q..(k + 1) * q]);
+                        for (j, &i) in truncated_rows.iter().enumerate() {
+                            let r = base + i;
+                            dist.buffer.final_quantiles[r * q..(r + 1) * q]
+                                .copy_from_slice(&reduced[j * q..(j + 1) * q]);
                         }
                         tensor_to_host(out.values)
                     }
                 };
-                for (k, &i) in truncated_rows.iter().enumerate() {
-                    self.buffer.rewards[base + i] += gamma * v[k];
+                for (j, &i) in truncated_rows.iter().enumerate() {
+                    self.buffer.rewards[base + i] += gamma * v[j];
                 }
             }
         }
         let last_obs = host_to_tensor(&self.batch.obs, n, d, &self.device);
         let last_values = match &mut self.dist {
-            None => tensor_to_host(policy.values(last_obs)),
+            None => tensor_to_host(policy.step_values(
+                last_obs,
+                self.state.clone(),
+                &self.episode_starts,
+            )),
             Some(dist) => {
-                let out = policy.forward(last_obs);
-                dist.buffer.last_quantiles = reduced_quantiles(&out, dist.config.twin_reduction);
+                let out = policy.step(last_obs, self.state.clone(), &self.episode_starts);
+                dist.buffer.last_quantiles =
+                    reduced_quantiles(out.quantiles, dist.config.twin_reduction);
                 tensor_to_host(out.values)
             }
         };
@@ -366,8 +437,67 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         Ok(())
     }
 
-    /// Run the PPO epochs over the buffer: shuffled minibatches, clipped surrogate, value and
-    /// entropy terms, global gradient clipping, AdamW; the target-KL rule may stop early.
+    /// The rollout buffer (observations, actions, stored values and log-probabilities, GAE).
+    pub fn rollout_buffer(&self) -> &RolloutBuffer {
+        &self.buffer
+    }
+
+    /// Recompute the log-probability of every stored action and every value of the rollout
+    /// through the training path (whole sequences from their stored starting states, resets
+    /// and padding included), with the current network, in the buffer's `[step][env]` order.
+    ///
+    /// Right after [`collect_rollout`](Self::collect_rollout) and before an update, these
+    /// equal the rollout's own numbers up to float rounding; any difference is a bug in how
+    /// states, resets or padding are stored — this is the check the tests make.
+    pub fn replay_rollout(&self) -> (Vec<f32>, Vec<f32>) {
+        let b = &self.buffer;
+        let (n, l, a, d) = (b.n_envs, b.seq_len, self.n_actions, self.obs_dim);
+        let seqs: Vec<usize> = (0..b.n_sequences()).collect();
+        let mut mb = Minibatch::default();
+        self.gather(&seqs, &mut mb);
+        let dev = &self.device;
+        let batch = mb.sequences(seqs.len(), l, d, &b.state_shapes);
+        let out = self.model.valid().forward_sequences(
+            sequence_obs(&batch, dev),
+            sequence_state(&batch, dev),
+            batch.episode_starts,
+        );
+        let (mut logits, values) = (tensor_to_host(out.logits), tensor_to_host(out.values));
+        let rows: Vec<usize> = match &mb.valid {
+            Some(v) => v.iter().map(|&r| r as usize).collect(),
+            None => (0..seqs.len() * l).collect(),
+        };
+        let (mut log_probs, mut vals) = (vec![0f32; b.len()], vec![0f32; b.len()]);
+        for (k, &row) in rows.iter().enumerate() {
+            let (s, t) = (row / l, row % l);
+            let i = ((s / n) * l + t) * n + s % n;
+            let lg = &mut logits[row * a..(row + 1) * a];
+            if let Some(m) = &b.action_masks {
+                apply_mask(lg, &m[i * a..(i + 1) * a]);
+            }
+            log_probs[i] = (lg[mb.act[k] as usize] as f64 - log_sum_exp(lg)) as f32;
+            vals[i] = values[row];
+        }
+        (log_probs, vals)
+    }
+
+    /// Copy the carried recurrent state into the buffer as the starting state of chunk `c`.
+    fn store_chunk_state(&mut self, c: usize) {
+        if self.state.tensors.is_empty() {
+            return;
+        }
+        let n = self.buffer.n_envs;
+        for (j, t) in self.state.tensors.iter().enumerate() {
+            let [a, b] = self.buffer.state_shapes[j];
+            let host = tensor_to_host(t.clone());
+            let len = n * a * b;
+            self.buffer.chunk_states[j][c * len..(c + 1) * len].copy_from_slice(&host);
+        }
+    }
+
+    /// Run the PPO epochs over the buffer: shuffled minibatches, clipped surrogate, value (or
+    /// quantile critic) and entropy terms, the CVaR and IRM terms when configured, global
+    /// gradient clipping, the configured optimizer; the target-KL rule may stop early.
     pub fn update(&mut self) -> Result<UpdateStats, AlgoError> {
         let p = &self.config.ppo;
         let progress = self.progress();
@@ -379,12 +509,7 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
             vf_coef: p.vf_coef,
             normalize_advantage: p.normalize_advantage,
         };
-        let (n_total, batch_size, d, a) = (
-            self.buffer.len(),
-            p.batch_size,
-            self.obs_dim,
-            self.n_actions,
-        );
+        let (batch_size, d, a) = (p.batch_size, self.obs_dim, self.n_actions);
         let (n_epochs, target_kl, max_grad_norm) = (p.n_epochs, p.target_kl, p.max_grad_norm);
         // The distributional critic replaces the scalar value loss (same coefficient).
         let (vf_coef, irm) = (p.vf_coef, p.irm);
@@ -396,7 +521,15 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         } else {
             loss_config
         };
-        let mut indices: Vec<usize> = (0..n_total).collect();
+        let seq_len = self.buffer.seq_len;
+        let host_bptt = self
+            .config
+            .policy
+            .encoder
+            .as_ref()
+            .is_some_and(|e| e.host_bptt);
+        let seqs_per_batch = (batch_size / seq_len).max(1);
+        let mut indices: Vec<usize> = (0..self.buffer.n_sequences()).collect();
         let mut logged: Vec<Tensor<B::InnerBackend, 1>> = Vec::new();
         // CVaR surrogate term and IRM penalty per minibatch, when enabled.
         let (mut cvar_logged, mut irm_logged) = (Vec::new(), Vec::new());
@@ -404,39 +537,49 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         let mut grad_norms = Vec::new();
         let mut epochs = 0;
         let mut early_stopped = false;
-        let (mut obs, mut act, mut lp, mut adv, mut val, mut ret) =
-            (vec![], vec![], vec![], vec![], vec![], vec![]);
-        let mut mask: Vec<f32> = vec![];
+        let mut mb = Minibatch::default();
         'epochs: for _ in 0..n_epochs {
             self.rng.shuffle(&mut indices);
-            for chunk in indices.chunks(batch_size) {
-                let m = chunk.len();
-                self.gather(
-                    chunk, &mut obs, &mut act, &mut lp, &mut adv, &mut val, &mut ret, &mut mask,
-                );
+            for chunk in indices.chunks(seqs_per_batch) {
+                self.gather(chunk, &mut mb);
                 let dev = &self.device;
+                let m = mb.act.len();
                 let t1 =
                     |v: &Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v.clone(), [m]), dev);
-                let out = self.model.forward(host_to_tensor(&obs, m, d, dev));
-                let quantiles = out.quantiles;
-                let logits = if mask.is_empty() {
-                    out.logits
+                let fwd = self.model.forward_sequences_train(
+                    mb.sequences(chunk.len(), seq_len, d, &self.buffer.state_shapes),
+                    host_bptt,
+                    dev,
+                );
+                let (mut logits, mut values, mut quantiles) =
+                    (fwd.logits, fwd.values, fwd.quantiles);
+                if let Some(valid) = &mb.valid {
+                    let idx = Tensor::<B, 1, Int>::from_data(
+                        TensorData::new(valid.clone(), [valid.len()]),
+                        dev,
+                    );
+                    logits = logits.select(0, idx.clone());
+                    values = values.select(0, idx.clone());
+                    quantiles = quantiles.map(|q| q.select(0, idx));
+                }
+                let logits = if mb.mask.is_empty() {
+                    logits
                 } else {
-                    out.logits
-                        + Tensor::<B, 2>::from_data(TensorData::new(mask.clone(), [m, a]), dev)
+                    logits
+                        + Tensor::<B, 2>::from_data(TensorData::new(mb.mask.clone(), [m, a]), dev)
                 };
                 let actions_one_hot: Tensor<B, 2> =
-                    Tensor::from_data(TensorData::new(one_hot(&act, a), [m, a]), dev);
+                    Tensor::from_data(TensorData::new(one_hot(&mb.act, a), [m, a]), dev);
                 let (log_prob, entropy) = log_prob_entropy(logits.clone(), actions_one_hot.clone());
                 let terms = ppo_loss(
                     PpoLossInputs {
                         log_prob: log_prob.clone(),
-                        old_log_prob: t1(&lp),
+                        old_log_prob: t1(&mb.lp),
                         entropy,
-                        advantages: t1(&adv),
-                        values: out.values.clone(),
-                        old_values: t1(&val),
-                        returns: t1(&ret),
+                        advantages: t1(&mb.adv),
+                        values: values.clone(),
+                        old_values: t1(&mb.val),
+                        returns: t1(&mb.ret),
                     },
                     &loss_config,
                 );
@@ -444,7 +587,7 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 let mut value_loss = terms.value_loss.clone();
                 if let Some(dist) = &self.dist {
                     let q = dist.buffer.n_quantiles;
-                    gather_rows(&dist.buffer.targets, q, chunk, &mut targets);
+                    gather_rows(&dist.buffer.targets, q, &mb.rows, &mut targets);
                     let critic_loss = distributional_critic_loss(
                         quantiles.expect("a distributional config builds a quantile critic"),
                         Tensor::from_data(TensorData::new(targets.clone(), [m, q]), dev),
@@ -453,7 +596,7 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                     loss = loss + critic_loss.clone().mul_scalar(vf_coef);
                     value_loss = critic_loss;
                     if let Some(objective) = &dist.objective {
-                        gather_rows(&dist.buffer.cvar_advantages, 1, chunk, &mut cvar_adv);
+                        gather_rows(&dist.buffer.cvar_advantages, 1, &mb.rows, &mut cvar_adv);
                         let adv_c = t1(&cvar_adv);
                         let adv_c = if loss_config.normalize_advantage {
                             normalize_advantages(adv_c)
@@ -462,7 +605,7 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                         };
                         let (surrogate_loss, _) = clipped_surrogate(
                             log_prob.clone(),
-                            t1(&lp),
+                            t1(&mb.lp),
                             adv_c,
                             loss_config.clip_range,
                         );
@@ -473,10 +616,10 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                 }
                 if let (Some(irm), Some(regimes)) = (irm, &self.regimes) {
                     labels.clear();
-                    labels.extend(chunk.iter().map(|&i| regimes[i] as usize));
+                    labels.extend(mb.rows.iter().map(|&i| regimes[i] as usize));
                     let mut penalty: Option<Tensor<B, 1>> = None;
                     if matches!(irm.target, IrmTarget::Policy | IrmTarget::Both) {
-                        let adv_t = t1(&adv);
+                        let adv_t = t1(&mb.adv);
                         let adv_t = if loss_config.normalize_advantage {
                             normalize_advantages(adv_t)
                         } else {
@@ -486,14 +629,14 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                             logits,
                             actions_one_hot,
                             log_prob,
-                            t1(&lp),
+                            t1(&mb.lp),
                             adv_t,
                             &labels,
                         )
                         .map(|t| t.penalty_mean);
                     }
                     if matches!(irm.target, IrmTarget::Value | IrmTarget::Both)
-                        && let Some(t) = value_irm_penalty(out.values, t1(&ret), &labels)
+                        && let Some(t) = value_irm_penalty(values, t1(&mb.ret), &labels)
                     {
                         penalty = Some(match penalty {
                             Some(p) => p + t.penalty_mean,
@@ -524,7 +667,12 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
                     0,
                 );
                 logged.push(row);
-                let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+                let mut raw = loss.backward();
+                let host_grads = fwd.host.as_ref().map(|h| h.param_grads(&raw));
+                let mut grads = GradientsParams::from_module(&mut raw, &self.model);
+                for g in host_grads.into_iter().flatten() {
+                    register_host_grad::<B>(g, &mut grads, dev);
+                }
                 let norm = clip_grad_norm(&self.model, &mut grads, max_grad_norm);
                 if !norm.is_finite() {
                     return Err(AlgoError::Diverged {
@@ -603,44 +751,51 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         })
     }
 
-    /// Copy the samples at `idx` out of the buffer into host vectors (reused between calls).
-    #[allow(clippy::too_many_arguments)]
-    fn gather(
-        &self,
-        idx: &[usize],
-        obs: &mut Vec<f32>,
-        act: &mut Vec<u32>,
-        lp: &mut Vec<f32>,
-        adv: &mut Vec<f32>,
-        val: &mut Vec<f32>,
-        ret: &mut Vec<f32>,
-        mask: &mut Vec<f32>,
-    ) {
+    /// Copy the training sequences `seqs` out of the buffer into `mb` (reused between
+    /// calls): observations and episode starts padded to whole sequences, the stored starting
+    /// states, and the per-sample targets of the valid (unpadded) steps only.
+    fn gather(&self, seqs: &[usize], mb: &mut Minibatch) {
         let b = &self.buffer;
-        let d = self.obs_dim;
-        obs.clear();
-        act.clear();
-        lp.clear();
-        adv.clear();
-        val.clear();
-        ret.clear();
-        mask.clear();
-        for &i in idx {
-            obs.extend_from_slice(&b.obs[i * d..(i + 1) * d]);
-            act.push(b.actions[i]);
-            lp.push(b.log_probs[i]);
-            adv.push(b.advantages[i]);
-            val.push(b.values[i]);
-            ret.push(b.returns[i]);
-            if let Some(m) = &b.action_masks {
-                let a = self.n_actions;
-                mask.extend(
-                    m[i * a..(i + 1) * a]
-                        .iter()
-                        .map(|&ok| if ok { 0.0 } else { MASKED_LOGIT }),
-                );
+        let (d, n, l, a) = (self.obs_dim, b.n_envs, b.seq_len, self.n_actions);
+        mb.clear(b.chunk_states.len());
+        let mut valid: Vec<i64> = Vec::new();
+        let mut padded = false;
+        for (k, &s) in seqs.iter().enumerate() {
+            let (c, e) = (s / n, s % n);
+            for (j, states) in b.chunk_states.iter().enumerate() {
+                let [sa, sb] = b.state_shapes[j];
+                let len = sa * sb;
+                let at = (c * n + e) * len;
+                mb.states[j].extend_from_slice(&states[at..at + len]);
+            }
+            for t in 0..l {
+                let step = c * l + t;
+                if step >= b.n_steps {
+                    padded = true;
+                    mb.obs.extend(std::iter::repeat_n(0.0, d));
+                    mb.starts.push(1.0);
+                    continue;
+                }
+                let i = step * n + e;
+                valid.push((k * l + t) as i64);
+                mb.rows.push(i);
+                mb.obs.extend_from_slice(&b.obs[i * d..(i + 1) * d]);
+                mb.starts.push(b.episode_starts[i]);
+                mb.act.push(b.actions[i]);
+                mb.lp.push(b.log_probs[i]);
+                mb.adv.push(b.advantages[i]);
+                mb.val.push(b.values[i]);
+                mb.ret.push(b.returns[i]);
+                if let Some(m) = &b.action_masks {
+                    mb.mask.extend(
+                        m[i * a..(i + 1) * a]
+                            .iter()
+                            .map(|&ok| if ok { 0.0 } else { MASKED_LOGIT }),
+                    );
+                }
             }
         }
+        mb.valid = padded.then_some(valid);
     }
 
     /// One iteration: a rollout and an update, timed.
@@ -661,8 +816,14 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
         episodes: usize,
         seed: u64,
     ) -> Result<EvalStats, AlgoError> {
-        let mut stats =
-            crate::policy::evaluate(&self.model.valid(), env, episodes, seed, true, &self.device)?;
+        let mut stats = crate::policy::evaluate::<B::InnerBackend, _, _>(
+            &self.model.valid(),
+            env,
+            episodes,
+            seed,
+            true,
+            &self.device,
+        )?;
         stats.timesteps = self.num_timesteps;
         Ok(stats)
     }
@@ -732,6 +893,65 @@ impl<B: AutodiffBackend, E: VecEnv> Ppo<B, E> {
     }
 }
 
+/// One minibatch of training sequences on the host (see `Ppo::gather`).
+#[derive(Debug, Default)]
+struct Minibatch {
+    /// Observations, `[seqs, seq_len, obs_dim]` with padding.
+    obs: Vec<f32>,
+    /// Episode starts, `[seqs, seq_len]` with padding.
+    starts: Vec<f32>,
+    /// Starting state of each sequence, one vector per state tensor.
+    states: Vec<Vec<f32>>,
+    /// Rows of the flattened `[seqs * seq_len]` outputs that are real steps; `None` when none
+    /// is padded.
+    valid: Option<Vec<i64>>,
+    /// Buffer index (`step * n_envs + env`) of every valid step, in minibatch order.
+    rows: Vec<usize>,
+    act: Vec<u32>,
+    lp: Vec<f32>,
+    adv: Vec<f32>,
+    val: Vec<f32>,
+    ret: Vec<f32>,
+    /// Additive logit masks of the valid steps, `[valid, n_actions]` (empty without masks).
+    mask: Vec<f32>,
+}
+
+impl Minibatch {
+    /// The gathered sequences as the network's input.
+    fn sequences<'a>(
+        &'a self,
+        seqs: usize,
+        len: usize,
+        obs_dim: usize,
+        state_shapes: &'a [[usize; 2]],
+    ) -> SequenceBatch<'a> {
+        SequenceBatch {
+            obs: &self.obs,
+            seqs,
+            len,
+            obs_dim,
+            state0: &self.states,
+            state_shapes,
+            episode_starts: &self.starts,
+        }
+    }
+
+    fn clear(&mut self, n_state_tensors: usize) {
+        self.obs.clear();
+        self.starts.clear();
+        self.states.resize_with(n_state_tensors, Vec::new);
+        self.states.iter_mut().for_each(Vec::clear);
+        self.valid = None;
+        self.rows.clear();
+        self.act.clear();
+        self.lp.clear();
+        self.adv.clear();
+        self.val.clear();
+        self.ret.clear();
+        self.mask.clear();
+    }
+}
+
 /// The weight a CVaR objective puts on its term now.
 fn objective_weight(objective: &CvarObjective) -> f64 {
     match objective {
@@ -740,16 +960,13 @@ fn objective_weight(objective: &CvarObjective) -> f64 {
     }
 }
 
-/// The critics' quantiles of a forward pass reduced to one distribution per row, on the host
+/// A forward pass's critics' quantiles reduced to one distribution per row, on the host
 /// (`[batch * N]`).
 fn reduced_quantiles<B: burn::tensor::backend::Backend>(
-    out: &ActorCriticOutput<B>,
-    reduction: quantrl_nets::CriticReduction,
+    quantiles: Option<Tensor<B, 3>>,
+    reduction: CriticReduction,
 ) -> Vec<f32> {
-    let q = out
-        .quantiles
-        .clone()
-        .expect("a distributional config builds a quantile critic");
+    let q = quantiles.expect("a distributional config builds a quantile critic");
     tensor_to_host(reduce_critics(q, reduction))
 }
 
@@ -758,6 +975,25 @@ fn gather_rows(data: &[f32], width: usize, idx: &[usize], out: &mut Vec<f32>) {
     out.clear();
     for &i in idx {
         out.extend_from_slice(&data[i * width..(i + 1) * width]);
+    }
+}
+
+/// Add a gradient computed on the host (see [`crate::TrainForward::host`]) to `grads`.
+fn register_host_grad<B: AutodiffBackend>(
+    g: HostParamGrad,
+    grads: &mut GradientsParams,
+    device: &B::Device,
+) {
+    match g.shape[..] {
+        [n] => grads.register::<B::InnerBackend, 1>(
+            g.id,
+            Tensor::from_data(TensorData::new(g.values, [n]), device),
+        ),
+        [r, c] => grads.register::<B::InnerBackend, 2>(
+            g.id,
+            Tensor::from_data(TensorData::new(g.values, [r, c]), device),
+        ),
+        _ => unreachable!("host gradients are vectors or matrices"),
     }
 }
 

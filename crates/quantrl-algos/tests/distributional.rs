@@ -273,7 +273,9 @@ fn a_checkpoint_from_before_the_options_still_resumes() {
     let dir =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checkpoint_v1_adamw");
     let device = Default::default();
-    let (state, model) = quantrl_algos::checkpoint::load_model::<B>(&dir, &device).unwrap();
+    let (state, model) =
+        quantrl_algos::checkpoint::load_model::<B, quantrl_nets::ActorCritic<B>>(&dir, &device)
+            .unwrap();
     assert_eq!(state.config.optimizer, OptimizerConfig::default());
     assert!(model.n_quantiles() == 0 && model.n_critics() == 1);
     let mut ppo = Ppo::<B, _>::resume(&dir, cartpole(2), Some(64), &device).unwrap();

@@ -2,8 +2,10 @@
 //! and training on mostly-masked action sets stays finite (no NaN from `log 0`).
 
 use burn::backend::{Autodiff, NdArray};
-use quantrl_algos::{EvalConfig, Ppo, TrainConfig};
+use burn::module::AutodiffModule;
+use quantrl_algos::{EncoderSettings, EvalConfig, PolicyNetwork, Ppo, TrainConfig};
 use quantrl_core::{Actions, EnvError, Space, StepBatch, VecEnv};
+use quantrl_nets::{ActorCritic, RecurrentActorCritic};
 
 type B = Autodiff<NdArray<f32>>;
 
@@ -174,8 +176,11 @@ impl<E: VecEnv> VecEnv for MaskAudit<E> {
 /// sb3-contrib's `InvalidActionEnvDiscrete` (40 actions, 30 masked each step, 100-step
 /// episodes): PPO with masks reaches the maximum return of 100 within 50k steps, and over
 /// 10k evaluation steps never picks a masked action.
-#[test]
-fn masked_identity_reaches_the_maximum_return() {
+fn masked_identity_is_solved<M>(config: TrainConfig)
+where
+    M: PolicyNetwork<B> + AutodiffModule<B>,
+    M::InnerModule: PolicyNetwork<NdArray<f32>>,
+{
     use quantrl_envs::{MaskedIdentity, MaskedIdentityConfig};
     let make = |n| {
         MaskedIdentity::new(MaskedIdentityConfig {
@@ -184,18 +189,8 @@ fn masked_identity_reaches_the_maximum_return() {
         })
         .unwrap()
     };
-    let mut config = TrainConfig {
-        total_steps: 50_000,
-        eval: EvalConfig {
-            every: 5_000,
-            episodes: 20,
-            stop_at_return: Some(100.0),
-        },
-        ..Default::default()
-    };
-    config.ppo.ent_coef = 0.0;
     let device = Default::default();
-    let mut ppo = Ppo::<B, _>::new(config, make(8), &device).unwrap();
+    let mut ppo = Ppo::<B, _, M>::new(config, make(8), &device).unwrap();
     let mut eval_env = make(4);
     let last = ppo
         .learn(Some(&mut eval_env), &mut quantrl_algos::no_callback())
@@ -226,6 +221,23 @@ fn masked_identity_reaches_the_maximum_return() {
 /// path: masked actions are never sampled, everything stays finite, and it still learns.
 #[test]
 fn distributional_ppo_with_cvar_honours_masks() {
+    distributional_masked_bandit::<ActorCritic<B>>(None);
+}
+
+/// The same with a recurrent (GRU) policy and its quantile critic.
+#[test]
+fn recurrent_distributional_ppo_with_cvar_honours_masks() {
+    distributional_masked_bandit::<RecurrentActorCritic<B>>(Some(EncoderSettings {
+        hidden: 32,
+        ..Default::default()
+    }));
+}
+
+fn distributional_masked_bandit<M>(encoder: Option<EncoderSettings>)
+where
+    M: PolicyNetwork<B> + AutodiffModule<B>,
+    M::InnerModule: PolicyNetwork<NdArray<f32>>,
+{
     use quantrl_algos::{CvarPolicyConfig, DistributionalConfig};
     let env = MaskedBandit {
         n: 4,
@@ -241,18 +253,24 @@ fn distributional_ppo_with_cvar_honours_masks() {
         },
         ..Default::default()
     };
+    let recurrent = encoder.is_some();
+    config.policy.encoder = encoder;
     config.ppo.n_envs = 4;
     config.ppo.n_steps = 64;
     config.ppo.batch_size = 64;
     config.ppo.n_epochs = 4;
     config.ppo.ent_coef = 0.01;
+    if recurrent {
+        config.ppo.seq_len = Some(16);
+    }
     config.ppo.distributional = Some(DistributionalConfig {
         n_quantiles: 8,
         twin_critics: true,
         cvar: Some(CvarPolicyConfig::default()),
         ..Default::default()
     });
-    let mut ppo = Ppo::<B, _>::new(config, env, &Default::default()).unwrap();
+    let mut ppo = Ppo::<B, _, M>::new(config, env, &Default::default()).unwrap();
+    assert_eq!(ppo.model().n_quantiles(), 8);
     while !ppo.is_done() {
         let stats = ppo.train_iteration().unwrap();
         assert!(
@@ -263,4 +281,34 @@ fn distributional_ppo_with_cvar_honours_masks() {
     }
     let (ret, _) = ppo.recent_episodes();
     assert!(ret > 16.0, "mean episode return {ret} after training");
+}
+
+fn masked_identity_config() -> TrainConfig {
+    TrainConfig {
+        total_steps: 50_000,
+        eval: EvalConfig {
+            every: 5_000,
+            episodes: 20,
+            stop_at_return: Some(100.0),
+        },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn masked_identity_reaches_the_maximum_return() {
+    masked_identity_is_solved::<ActorCritic<B>>(masked_identity_config());
+}
+
+/// The same with a recurrent (GRU) policy: recurrence and masks together. Training sequences
+/// of 8 steps in minibatches of 8 sequences (four gradient steps per epoch instead of one), a
+/// constant learning rate.
+#[test]
+fn recurrent_masked_identity_reaches_the_maximum_return() {
+    let mut config = masked_identity_config();
+    config.policy.encoder = Some(EncoderSettings::default());
+    config.ppo.seq_len = Some(8);
+    config.ppo.batch_size = 64;
+    config.ppo.learning_rate = quantrl_core::Schedule::Constant(1e-3);
+    masked_identity_is_solved::<RecurrentActorCritic<B>>(config);
 }

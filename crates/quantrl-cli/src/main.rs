@@ -3,7 +3,12 @@
 //! ```text
 //! quantrl train [--env cartpole] [--config FILE.toml] [--seed N] [--steps N] [--out DIR] [--resume DIR]
 //! quantrl eval --checkpoint DIR [--episodes N] [--seed N]
+//! quantrl backtest --checkpoint DIR [--data FILE] [--out DIR]
 //! ```
+//!
+//! `quantrl train` with no arguments runs the main job: recurrent PPO with a GRU on the
+//! embedded S&P 500 panel, checkpoint selection on the validation span, and an out-of-sample
+//! backtest against the baselines with a report and plots.
 
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -18,6 +23,8 @@ use quantrl::algos::checkpoint::{load_model, write_atomic};
 use quantrl::algos::policy::evaluate;
 use quantrl::prelude::*;
 
+mod job;
+
 #[derive(Parser)]
 #[command(
     name = "quantrl",
@@ -31,15 +38,33 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train an agent (PPO) and write checkpoints, metrics and a summary.
+    /// Train an agent (PPO) and write checkpoints, metrics and a summary. Without --env or
+    /// --config: the main job on the embedded S&P 500 data (train, select, backtest, report).
     Train(TrainArgs),
     /// Evaluate a saved checkpoint with the deterministic policy.
     Eval(EvalArgs),
+    /// Backtest a trading checkpoint out of sample against the baselines (report and plots).
+    Backtest(BacktestArgs),
+}
+
+#[derive(Parser)]
+struct BacktestArgs {
+    /// Checkpoint directory (a run directory, its checkpoint/ or best/).
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Close-price panel (CSV, gzip CSV or Parquet: a date column and one column per ticker
+    /// of the training panel). Default: the embedded panel's test span (2017-2022).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Output directory of the report (default: next to the checkpoint, `backtest/`).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Parser)]
 struct TrainArgs {
-    /// Environment name (cartpole, cartpole-novel). Overrides the config's `env`.
+    /// Environment name (cartpole, cartpole-novel, invalid-action-discrete, sp500-regimes).
+    /// Overrides the config's `env`.
     #[arg(long)]
     env: Option<String>,
     /// TOML config file (see configs/). Unknown keys are errors.
@@ -81,6 +106,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
+        Command::Backtest(args) => {
+            let device = Default::default();
+            probe_backend(&device).and_then(|()| {
+                job::backtest(&args.checkpoint, args.data.as_deref(), args.out, &device)
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -133,8 +164,45 @@ fn probe_backend(device: &Device<DefaultBackend>) -> Result<()> {
     )
 }
 
+/// Create the run directory `out`, write its `config.toml`, and open its `metrics.jsonl`.
+pub(crate) fn prepare_run_dir(out: &Path, config: &TrainConfig) -> Result<MetricsWriter> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create output directory {}", out.display()))?;
+    let config_text = toml::to_string_pretty(config).context("cannot serialize the config")?;
+    write_atomic(&out.join("config.toml"), config_text.as_bytes())
+        .with_context(|| format!("cannot write {}", out.join("config.toml").display()))?;
+    Ok(MetricsWriter::append(&out.join("metrics.jsonl"))?)
+}
+
+/// The training progress bar (steps, rate, ETA), hidden with `quiet`.
+pub(crate) fn progress_bar(total: u64, position: u64, quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}",
+        )
+        .expect("progress template")
+        .progress_chars("=> "),
+    );
+    bar.set_position(position);
+    bar
+}
+
+/// Print a line above the progress bar (a hidden bar, with no terminal or `--quiet`, swallows
+/// `println`: print directly then).
+pub(crate) fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
 /// A run directory holds `checkpoint/`; accept either.
-fn checkpoint_dir(path: &Path) -> PathBuf {
+pub(crate) fn checkpoint_dir(path: &Path) -> PathBuf {
     let inner = path.join("checkpoint");
     if inner.is_dir() {
         inner
@@ -169,6 +237,61 @@ fn load_config(args: &TrainArgs) -> Result<TrainConfig> {
 fn train(args: TrainArgs) -> Result<()> {
     let device = Default::default();
     probe_backend(&device)?;
+    // No environment and no config: the main job. A recurrent config or a checkpoint of the
+    // main job's environment also runs it (training with validation, then the out-of-sample
+    // backtest, report and plots).
+    let (recurrent, main_job) = match &args.resume {
+        Some(run) => {
+            let state = quantrl::algos::checkpoint::read_state(&checkpoint_dir(run))
+                .with_context(|| format!("cannot resume from {}", run.display()))?;
+            if args.config.is_some() || args.env.is_some() || args.seed.is_some() {
+                bail!(
+                    "--resume continues the saved run with its own config; only --steps and --out may be given"
+                );
+            }
+            let recurrent = state.config.policy.is_recurrent();
+            (recurrent, recurrent && state.config.env == job::MAIN_ENV)
+        }
+        None if args.config.is_none() && args.env.is_none() => (true, true),
+        None => {
+            let config = load_config(&args)?;
+            let recurrent = config.policy.is_recurrent();
+            (recurrent, recurrent && config.env == job::MAIN_ENV)
+        }
+    };
+    if main_job {
+        let config = match (&args.resume, &args.config) {
+            (None, Some(_)) => Some(load_config(&args)?),
+            (None, None) => {
+                let mut c = job::main_job_config()?;
+                if let Some(seed) = args.seed {
+                    c.seed = seed;
+                }
+                Some(c)
+            }
+            _ => None,
+        };
+        return job::run(
+            config,
+            args.out.clone(),
+            args.resume.as_deref(),
+            args.steps,
+            args.quiet,
+            device,
+        );
+    }
+    if recurrent {
+        train_with::<RecurrentActorCritic<DefaultAutodiffBackend>>(args, device)
+    } else {
+        train_with::<ActorCritic<DefaultAutodiffBackend>>(args, device)
+    }
+}
+
+fn train_with<M>(args: TrainArgs, device: Device<DefaultAutodiffBackend>) -> Result<()>
+where
+    M: PolicyNetwork<DefaultAutodiffBackend> + AutodiffModule<DefaultAutodiffBackend>,
+    M::InnerModule: PolicyNetwork<DefaultBackend>,
+{
     let (mut ppo, out) = match &args.resume {
         Some(run) => {
             let ckpt = checkpoint_dir(run);
@@ -180,7 +303,7 @@ fn train(args: TrainArgs) -> Result<()> {
                 );
             }
             let env = make_env(&state.env_name, state.config.ppo.n_envs)?;
-            let ppo = Ppo::<DefaultAutodiffBackend, _>::resume(&ckpt, env, args.steps, &device)
+            let ppo = Ppo::<DefaultAutodiffBackend, _, M>::resume(&ckpt, env, args.steps, &device)
                 .with_context(|| format!("cannot resume from {}", ckpt.display()))?;
             let out = args.out.clone().unwrap_or_else(|| {
                 if ckpt.ends_with("checkpoint") {
@@ -198,34 +321,18 @@ fn train(args: TrainArgs) -> Result<()> {
                 PathBuf::from(format!("runs/{}-seed{}", config.env, config.seed))
             });
             (
-                Ppo::<DefaultAutodiffBackend, _>::new(config, env, &device)?,
+                Ppo::<DefaultAutodiffBackend, _, M>::new(config, env, &device)?,
                 out,
             )
         }
     };
-    std::fs::create_dir_all(&out)
-        .with_context(|| format!("cannot create output directory {}", out.display()))?;
     let config = ppo.config.clone();
-    let config_text = toml::to_string_pretty(&config).context("cannot serialize the config")?;
-    write_atomic(&out.join("config.toml"), config_text.as_bytes())
-        .with_context(|| format!("cannot write {}", out.join("config.toml").display()))?;
-    let mut metrics = MetricsWriter::append(&out.join("metrics.jsonl"))?;
+    let mut metrics = prepare_run_dir(&out, &config)?;
     let mut eval_env = make_env(&config.env, 4)?;
     let ckpt = out.join("checkpoint");
 
     let total = config.total_steps;
-    let bar = ProgressBar::new(total);
-    if args.quiet {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}",
-        )
-        .expect("progress template")
-        .progress_chars("=> "),
-    );
-    bar.set_position(ppo.num_timesteps);
+    let bar = progress_bar(total, ppo.num_timesteps, args.quiet);
     println!(
         "training PPO on {} ({} envs) for {} steps, seed {}, backend {}; output in {}",
         ppo.env().name(),
@@ -245,16 +352,13 @@ fn train(args: TrainArgs) -> Result<()> {
                 bar.set_message(format!("return {:.1}", stats.ep_return_mean));
             }
             TrainEvent::Eval(e) => {
-                let line = format!(
-                    "  {:>8} steps  eval return {:.1} ± {:.1} over {} episodes",
-                    e.timesteps, e.mean_return, e.std_return, e.episodes
+                say(
+                    &bar,
+                    format!(
+                        "  {:>8} steps  eval return {:.1} ± {:.1} over {} episodes",
+                        e.timesteps, e.mean_return, e.std_return, e.episodes
+                    ),
                 );
-                // A hidden bar (no terminal, or --quiet) swallows println: print directly.
-                if bar.is_hidden() {
-                    println!("{line}");
-                } else {
-                    bar.println(line);
-                }
             }
             TrainEvent::Checkpoint { .. } => {}
         }
@@ -296,17 +400,18 @@ fn eval(args: EvalArgs) -> Result<()> {
     let device = Default::default();
     probe_backend(&device)?;
     let ckpt = checkpoint_dir(&args.checkpoint);
-    let (state, model) = load_model::<DefaultAutodiffBackend>(&ckpt, &device)
-        .with_context(|| format!("cannot load checkpoint {}", args.checkpoint.display()))?;
-    let mut env = make_env(&state.env_name, 4)?;
-    let e = evaluate(
-        &model.valid(),
-        &mut env,
-        args.episodes,
-        args.seed,
-        true,
-        &device,
-    )?;
+    let context = || format!("cannot load checkpoint {}", args.checkpoint.display());
+    let recurrent = quantrl::algos::checkpoint::read_state(&ckpt)
+        .with_context(context)?
+        .config
+        .policy
+        .is_recurrent();
+    let (state, e) = if recurrent {
+        eval_with::<RecurrentActorCritic<DefaultBackend>>(&ckpt, &args, &device)
+    } else {
+        eval_with::<ActorCritic<DefaultBackend>>(&ckpt, &args, &device)
+    }
+    .with_context(context)?;
     println!(
         "{} after {} steps: evaluation return {:.1} ± {:.1} over {} episodes (mean length {:.1})",
         state.env_name, state.num_timesteps, e.mean_return, e.std_return, e.episodes, e.mean_length
@@ -314,5 +419,19 @@ fn eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-use quantrl::burn::module::AutodiffModule as _;
+fn eval_with<M: PolicyNetwork<DefaultBackend>>(
+    ckpt: &Path,
+    args: &EvalArgs,
+    device: &Device<DefaultBackend>,
+) -> Result<(CheckpointState, EvalStats)> {
+    let (state, model) = load_model::<DefaultBackend, M>(ckpt, device)?;
+    let mut env = make_env(&state.env_name, 4)?;
+    let e = evaluate(&model, &mut env, args.episodes, args.seed, true, device)?;
+    Ok((state, e))
+}
+
+use quantrl::algos::PolicyNetwork;
+use quantrl::algos::checkpoint::CheckpointState;
+use quantrl::burn::module::AutodiffModule;
 use quantrl::burn::tensor::{Device, Tensor};
+use quantrl::nets::{ActorCritic, RecurrentActorCritic};

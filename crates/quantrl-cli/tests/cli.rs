@@ -46,6 +46,8 @@ fn train_resume_eval_round_trip() {
     let out = dir.join("run");
     let o = quantrl(&[
         "train",
+        "--env",
+        "cartpole",
         "--steps",
         "2048",
         "--out",
@@ -146,6 +148,8 @@ fn bad_checkpoints_are_clear_errors() {
     assert!(
         quantrl(&[
             "train",
+            "--env",
+            "cartpole",
             "--steps",
             "512",
             "--out",
@@ -182,5 +186,144 @@ fn bad_checkpoints_are_clear_errors() {
     fails_with(
         &quantrl(&["eval", "--checkpoint", out.to_str().unwrap()]),
         &["format_version 99"],
+    );
+}
+
+/// The last `rows` days of the embedded S&P 500 panel as a CSV file (a valid `--data` file).
+fn sp500_tail_csv(dir: &Path, rows: usize, corrupt: bool) -> String {
+    use std::io::Read;
+    let gz =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../quantrl-data/data/sp500_dataset.csv.gz");
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(gz).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = vec![lines[0].to_string()];
+    out.extend(lines[lines.len() - rows..].iter().map(|l| l.to_string()));
+    if corrupt {
+        let k = out.len() / 2;
+        let mut cells: Vec<String> = out[k].split(',').map(String::from).collect();
+        cells[3] = "abc".into();
+        out[k] = cells.join(",");
+    }
+    write(
+        dir,
+        if corrupt { "bad.csv" } else { "tail.csv" },
+        &(out.join("\n") + "\n"),
+    )
+}
+
+/// `quantrl train` with no environment or config is the main job: recurrent PPO on the
+/// embedded S&P 500 panel, validation-selected checkpoint, out-of-sample table against the
+/// baselines, JSON/CSV report and PNG plots. Then `quantrl backtest` on the result, on a
+/// data file, and its errors.
+#[test]
+fn main_job_and_backtest() {
+    let dir = tmp("mainjob");
+    let out = dir.join("run");
+    let o = quantrl(&[
+        "train",
+        "--steps",
+        "2048",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    for needle in [
+        "main job",
+        "validation 2013-2016",
+        "out of sample",
+        "buy-and-hold",
+        "S&P 500 index",
+        "cash",
+    ] {
+        assert!(
+            stdout.contains(needle),
+            "stdout should mention `{needle}`: {stdout}"
+        );
+    }
+    for f in [
+        "config.toml",
+        "metrics.jsonl",
+        "checkpoint/state.json",
+        "best/state.json",
+        "report/equity.png",
+        "report/drawdown.png",
+        "report/weights.png",
+    ] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    let report = std::fs::read_dir(out.join("report")).unwrap();
+    let names: Vec<String> = report
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with(".json")), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with(".csv")), "{names:?}");
+
+    // Backtest the saved run: default test span, then a data file.
+    let o = quantrl(&[
+        "backtest",
+        "--checkpoint",
+        out.join("best").to_str().unwrap(),
+        "--out",
+        dir.join("bt").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("buy-and-hold"));
+    let tail = sp500_tail_csv(&dir, 300, false);
+    let o = quantrl(&[
+        "backtest",
+        "--checkpoint",
+        out.to_str().unwrap(),
+        "--data",
+        &tail,
+        "--out",
+        dir.join("bt2").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Errors: a file with a bad row, a missing file, a checkpoint of another environment.
+    let bad = sp500_tail_csv(&dir, 300, true);
+    fails_with(
+        &quantrl(&[
+            "backtest",
+            "--checkpoint",
+            out.to_str().unwrap(),
+            "--data",
+            &bad,
+        ]),
+        &["bad.csv", "abc"],
+    );
+    fails_with(
+        &quantrl(&[
+            "backtest",
+            "--checkpoint",
+            out.to_str().unwrap(),
+            "--data",
+            "/nonexistent/prices.csv",
+        ]),
+        &["/nonexistent/prices.csv"],
+    );
+    let cartpole = dir.join("cartpole");
+    assert!(
+        quantrl(&[
+            "train",
+            "--env",
+            "cartpole",
+            "--steps",
+            "256",
+            "--out",
+            cartpole.to_str().unwrap(),
+            "--quiet"
+        ])
+        .status
+        .success()
+    );
+    fails_with(
+        &quantrl(&["backtest", "--checkpoint", cartpole.to_str().unwrap()]),
+        &["cartpole", "not a trading environment"],
     );
 }

@@ -47,18 +47,13 @@ pub fn make_env(name: &str, num_envs: usize) -> Result<Box<dyn VecEnv + Send>, E
         "sp500-regimes" => {
             // The embedded S&P 500 panel, training span 1990-2012, 16 portfolio regimes,
             // default costs, one-year episodes.
-            let (market, train_end) = trading::sp500_market(trading::default_validation_start())?;
+            let split = trading::sp500_split(
+                trading::default_validation_start(),
+                trading::default_test_start(),
+            )?;
             Ok(Box::new(trading::PortfolioEnv::new(
-                market,
-                trading::PortfolioConfig {
-                    trading: trading::TradingConfig {
-                        num_envs,
-                        window: 1,
-                        span_end: Some(train_end),
-                        ..Default::default()
-                    },
-                    actions: trading::PortfolioActions::Regimes { allocations: None },
-                },
+                split.market,
+                trading::sp500_regimes_config(num_envs, split.train),
             )?))
         }
         _ => Err(EnvError::UnknownEnv {

@@ -613,3 +613,74 @@ fn the_embedded_sp500_portfolio_conforms() {
     .unwrap();
     assert!(r.steps == 300);
 }
+
+/// Recorded fills add up to the step's costs and traded notional, move the positions by
+/// their shares, and recording changes no number of the run.
+#[test]
+fn recorded_fills_add_up_and_change_nothing() {
+    let market = Arc::new(panel(3, 200, 11));
+    let config = PortfolioConfig {
+        trading: busy_config(),
+        actions: PortfolioActions::Regimes { allocations: None },
+    };
+    let mut plain = PortfolioEnv::new(market.clone(), config.clone()).unwrap();
+    let mut rec = PortfolioEnv::new(market, config).unwrap();
+    assert!(rec.fills(0).is_none());
+    rec.set_record_fills(true);
+    let (mut bp, mut br) = (StepBatch::for_env(&plain), StepBatch::for_env(&rec));
+    plain.reset(Some(5), &mut bp);
+    rec.reset(Some(5), &mut br);
+    let mut traded_steps = 0;
+    for s in 0..150 {
+        let m = br.action_masks.clone().unwrap();
+        let acts: Vec<u32> = (0..4)
+            .map(|i| {
+                let want = (s * 5 + i) % 16;
+                (0..16)
+                    .map(|k| (want + k) % 16)
+                    .find(|&k| m[i * 16 + k])
+                    .unwrap() as u32
+            })
+            .collect();
+        let before: Vec<Vec<f64>> = (0..4).map(|i| rec.positions(i).to_vec()).collect();
+        plain.step(Actions::Discrete(&acts), &mut bp).unwrap();
+        rec.step(Actions::Discrete(&acts), &mut br).unwrap();
+        assert_eq!(bp.rewards, br.rewards, "step {s}");
+        assert_eq!(bp.obs, br.obs, "step {s}");
+        for i in 0..4 {
+            let info = rec.info(i);
+            assert_eq!(info, plain.info(i), "step {s} env {i}");
+            let fills = rec.fills(i).unwrap();
+            assert_eq!(fills.len(), 3);
+            let sum = |f: fn(&quantrl_envs::trading::Fill) -> f64| fills.iter().map(f).sum::<f64>();
+            close_eq(sum(|f| f.costs.fee), info.costs.fee, "fee");
+            close_eq(sum(|f| f.costs.spread), info.costs.spread, "spread");
+            close_eq(sum(|f| f.costs.impact), info.costs.impact, "impact");
+            close_eq(sum(|f| f.costs.slippage), info.costs.slippage, "slippage");
+            close_eq(
+                sum(|f| f.shares.abs() * f.price),
+                info.traded_notional,
+                "notional",
+            );
+            assert!(
+                fills
+                    .iter()
+                    .all(|f| f.costs.borrow == 0.0 && f.costs.financing == 0.0)
+            );
+            if br.done(i) {
+                continue;
+            }
+            for (a, f) in fills.iter().enumerate() {
+                close_eq(before[i][a] + f.shares, rec.positions(i)[a], "shares");
+                if f.shares != 0.0 {
+                    let p = rec.market().close(info.t)[a];
+                    assert_eq!(f.price, p, "executes at the close of the step's bar");
+                }
+            }
+            traded_steps += usize::from(info.traded_notional > 0.0);
+        }
+    }
+    assert!(traded_steps > 50, "{traded_steps}");
+    rec.set_record_fills(false);
+    assert!(rec.fills(0).is_none());
+}

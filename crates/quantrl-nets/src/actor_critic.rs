@@ -94,6 +94,20 @@ pub fn reduce_critics<B: Backend>(
     }
 }
 
+/// Per-critic quantiles `[batch, N]` stacked into `[batch, n_critics, N]`, and the state value
+/// `[batch]`: the mean of the distribution they combine into (see [`reduce_critics`]).
+pub fn combine_quantile_critics<B: Backend>(
+    critics: Vec<Tensor<B, 2>>,
+    reduction: CriticReduction,
+) -> (Tensor<B, 1>, Tensor<B, 3>) {
+    let quantiles = Tensor::stack::<3>(critics, 1);
+    let [n, _, _] = quantiles.dims();
+    let values = reduce_critics(quantiles.clone(), reduction)
+        .mean_dim(1)
+        .reshape([n]);
+    (values, quantiles)
+}
+
 /// What one forward pass gives.
 #[derive(Debug, Clone)]
 pub struct ActorCriticOutput<B: Backend> {
@@ -277,11 +291,7 @@ impl<B: Backend> ActorCritic<B> {
         logits: Tensor<B, 2>,
         critics: Vec<Tensor<B, 2>>,
     ) -> ActorCriticOutput<B> {
-        let quantiles = Tensor::stack::<3>(critics, 1);
-        let [n, _, _] = quantiles.dims();
-        let values = reduce_critics(quantiles.clone(), self.critic_reduction)
-            .mean_dim(1)
-            .reshape([n]);
+        let (values, quantiles) = combine_quantile_critics(critics, self.critic_reduction);
         ActorCriticOutput {
             logits,
             values,

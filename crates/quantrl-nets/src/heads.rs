@@ -206,12 +206,55 @@ impl<B: Backend> ValueHead<B> {
         }
     }
 
+    /// A quantile critic's head `d_in -> n_quantiles` (orthogonal weights of `gain`, zero
+    /// bias): each output is one quantile of the return distribution.
+    pub fn quantiles(
+        d_in: usize,
+        n_quantiles: usize,
+        gain: f64,
+        rng: &mut Rng,
+        device: &Device<B>,
+    ) -> Self {
+        Self {
+            linear: linear_orthogonal(d_in, n_quantiles, gain, rng, device),
+        }
+    }
+
+    /// Outputs per row: 1 for a state-value head, `N` for a quantile head.
+    pub fn width(&self) -> usize {
+        self.linear.weight.dims()[1]
+    }
+
+    /// A state-value head's values.
+    ///
     /// # Shapes
     /// - `h`: `[batch, d_in]`
     /// - output: `[batch]`
+    ///
+    /// # Panics
+    /// On a quantile head (use [`forward_quantiles`](Self::forward_quantiles)).
     pub fn forward(&self, h: Tensor<B, 2>) -> Tensor<B, 1> {
         let [n, _] = h.dims();
+        assert_eq!(self.width(), 1, "ValueHead::forward on a quantile head");
         self.linear.forward(h).reshape([n])
+    }
+
+    /// All outputs: the quantiles of a quantile head.
+    ///
+    /// # Shapes
+    /// - `h`: `[batch, d_in]`
+    /// - output: `[batch, width]`
+    pub fn forward_quantiles(&self, h: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.linear.forward(h)
+    }
+
+    /// Ids of the head's parameters (for a value learning-rate group).
+    pub fn param_ids(&self) -> Vec<burn::module::ParamId> {
+        let mut ids = vec![self.linear.weight.id];
+        if let Some(b) = &self.linear.bias {
+            ids.push(b.id);
+        }
+        ids
     }
 }
 

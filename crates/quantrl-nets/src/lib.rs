@@ -54,6 +54,7 @@ pub mod encoder;
 pub mod gtrxl;
 pub mod heads;
 pub mod host;
+pub mod host_bptt;
 pub mod init;
 mod mlp;
 mod recurrent_ac;
@@ -62,7 +63,8 @@ pub mod transformer;
 
 pub use activation::Activation;
 pub use actor_critic::{
-    ActorCritic, ActorCriticConfig, ActorCriticOutput, CriticReduction, reduce_critics,
+    ActorCritic, ActorCriticConfig, ActorCriticOutput, CriticReduction, combine_quantile_critics,
+    reduce_critics,
 };
 pub use clstm::{Clstm, ClstmConfig};
 pub use encoder::{EncoderState, SequenceEncoder};
@@ -73,8 +75,8 @@ pub use heads::{
 pub use host::{HostGru, HostLinear};
 pub use mlp::{Mlp, ParallelMlp, linear_from_pytorch, linear_orthogonal, linear_uniform};
 pub use recurrent_ac::{
-    Encoder, EncoderConfig, EncoderKind, MlpEncoder, RecurrentActorCritic,
-    RecurrentActorCriticConfig, RecurrentSeqOutput, RecurrentStepOutput,
+    Encoder, EncoderConfig, EncoderKind, HostBpttForward, HostParamGrad, MlpEncoder,
+    RecurrentActorCritic, RecurrentActorCriticConfig, RecurrentSeqOutput, RecurrentStepOutput,
 };
 pub use rnn::{Gru, Lstm, PytorchRnnWeights, RnnConfig};
 pub use transformer::{Pooling, TransformerEncoder, TransformerEncoderConfig};

@@ -2,8 +2,9 @@
 //! policy head and a value head, over one shared encoder or separate policy and value encoders.
 
 use burn::config::Config;
-use burn::module::Module;
-use burn::tensor::{Device, Tensor, backend::Backend};
+use burn::module::{Module, ParamId};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Device, Tensor, TensorData, backend::Backend};
 use quantrl_core::{ConfigError, Rng, derive_seed};
 use serde::{Deserialize, Serialize};
 
@@ -11,9 +12,10 @@ use crate::clstm::{Clstm, ClstmConfig};
 use crate::encoder::{EncoderState, SequenceEncoder};
 use crate::gtrxl::{Gtrxl, GtrxlConfig};
 use crate::heads::{CategoricalHead, ValueHead};
-use crate::rnn::{Gru, Lstm, RnnConfig};
+use crate::host_bptt::{HostCell, HostRnnLayer, RnnTape};
+use crate::rnn::{Gru, Lstm, RnnConfig, RnnLayer};
 use crate::transformer::{TransformerEncoder, TransformerEncoderConfig};
-use crate::{Activation, Mlp};
+use crate::{Activation, CriticReduction, Mlp, combine_quantile_critics};
 
 /// Which encoder an [`EncoderConfig`] builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -282,11 +284,27 @@ pub struct RecurrentActorCriticConfig {
     /// value, as SB3).
     #[config(default = 0)]
     pub seed: u64,
+    /// Quantiles of a quantile critic (the value head outputs `N` quantiles of the return
+    /// distribution, as [`ActorCritic`](crate::ActorCritic)'s); 0 (the default): a scalar
+    /// critic.
+    #[config(default = 0)]
+    pub n_quantiles: usize,
+    /// A second quantile head on the value encoder's features (needs `n_quantiles > 0`).
+    #[config(default = false)]
+    pub twin_critic: bool,
+    /// How the twin critics combine into one distribution.
+    #[config(default = "CriticReduction::MinOfMeans")]
+    pub critic_reduction: CriticReduction,
 }
 
 impl RecurrentActorCriticConfig {
     /// Check the sizes and the encoder configuration.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.twin_critic && self.n_quantiles == 0 {
+            return Err(ConfigError::Inconsistent(
+                "twin_critic needs a quantile critic (n_quantiles > 0)".into(),
+            ));
+        }
         if self.n_actions == 0 {
             return Err(ConfigError::out_of_range(
                 "n_actions",
@@ -315,14 +333,25 @@ impl RecurrentActorCriticConfig {
         let d = policy_encoder.output_dim();
         let mut rng = Rng::seed_from_u64(derive_seed(self.seed, 2));
         let policy_head = CategoricalHead::new(d, self.n_actions, 0.01, &mut rng, device);
-        let value_head = ValueHead::new(d, 1.0, &mut rng, device);
+        let (value_head, twin_value_head) = if self.n_quantiles == 0 {
+            (ValueHead::new(d, 1.0, &mut rng, device), None)
+        } else {
+            let head = ValueHead::quantiles(d, self.n_quantiles, 1.0, &mut rng, device);
+            let twin = self
+                .twin_critic
+                .then(|| ValueHead::quantiles(d, self.n_quantiles, 1.0, &mut rng, device));
+            (head, twin)
+        };
         let n_policy_state = policy_encoder.initial_state(1, device).tensors.len();
         RecurrentActorCritic {
             policy_encoder,
             value_encoder,
             policy_head,
             value_head,
+            twin_value_head,
             n_policy_state,
+            n_quantiles: self.n_quantiles,
+            critic_reduction: self.critic_reduction,
         }
     }
 }
@@ -332,8 +361,10 @@ impl RecurrentActorCriticConfig {
 pub struct RecurrentStepOutput<B: Backend> {
     /// Action logits, `[batch, n_actions]`.
     pub logits: Tensor<B, 2>,
-    /// State values, `[batch]`.
+    /// State values, `[batch]` (a quantile critic's: the mean of its distribution).
     pub values: Tensor<B, 1>,
+    /// A quantile critic's quantiles, `[batch, n_critics, N]` (`None` for a scalar critic).
+    pub quantiles: Option<Tensor<B, 3>>,
     /// The state after the step.
     pub state: EncoderState<B>,
 }
@@ -345,6 +376,9 @@ pub struct RecurrentSeqOutput<B: Backend> {
     pub logits: Tensor<B, 3>,
     /// State values, `[batch, time]`.
     pub values: Tensor<B, 2>,
+    /// A quantile critic's quantiles, `[batch * time, n_critics, N]` (batch-major; `None` for
+    /// a scalar critic).
+    pub quantiles: Option<Tensor<B, 3>>,
     /// The state after the last step.
     pub state: EncoderState<B>,
 }
@@ -372,7 +406,14 @@ pub struct RecurrentActorCritic<B: Backend> {
     value_encoder: Option<Encoder<B>>,
     policy_head: CategoricalHead<B>,
     value_head: ValueHead<B>,
+    /// The twin quantile critic's head (an `Option`: records written before it existed load
+    /// with `None`).
+    twin_value_head: Option<ValueHead<B>>,
     n_policy_state: usize,
+    #[module(skip)]
+    n_quantiles: usize,
+    #[module(skip)]
+    critic_reduction: CriticReduction,
 }
 
 impl<B: Backend> RecurrentActorCritic<B> {
@@ -388,6 +429,45 @@ impl<B: Backend> RecurrentActorCritic<B> {
     /// Number of actions.
     pub fn n_actions(&self) -> usize {
         self.policy_head.n_actions()
+    }
+
+    /// Whether policy and value share one encoder.
+    pub fn shared_encoder(&self) -> bool {
+        self.value_encoder.is_none()
+    }
+
+    /// Ids of the value head's parameters (for a value learning-rate group, as
+    /// [`ActorCritic::value_head_param_ids`](crate::ActorCritic::value_head_param_ids)).
+    pub fn value_head_param_ids(&self) -> Vec<burn::module::ParamId> {
+        let mut ids = self.value_head.param_ids();
+        if let Some(twin) = &self.twin_value_head {
+            ids.extend(twin.param_ids());
+        }
+        ids
+    }
+
+    /// Quantiles of the critic's return distribution (0: a scalar critic).
+    pub fn n_quantiles(&self) -> usize {
+        self.n_quantiles
+    }
+
+    /// Number of critics (2 with a twin quantile critic).
+    pub fn n_critics(&self) -> usize {
+        1 + self.twin_value_head.is_some() as usize
+    }
+
+    /// Values `[n]` and, for a quantile critic, quantiles `[n, n_critics, N]` of value
+    /// features `[n, d]`.
+    fn critic(&self, hv: Tensor<B, 2>) -> (Tensor<B, 1>, Option<Tensor<B, 3>>) {
+        if self.n_quantiles == 0 {
+            return (self.value_head.forward(hv), None);
+        }
+        let mut critics = vec![self.value_head.forward_quantiles(hv.clone())];
+        if let Some(twin) = &self.twin_value_head {
+            critics.push(twin.forward_quantiles(hv));
+        }
+        let (values, quantiles) = combine_quantile_critics(critics, self.critic_reduction);
+        (values, Some(quantiles))
     }
 
     /// One step (rollouts): reset where `episode_start` is 1, then logits and values.
@@ -412,9 +492,11 @@ impl<B: Backend> RecurrentActorCritic<B> {
             }
             None => (hp.clone(), ps),
         };
+        let (values, quantiles) = self.critic(hv);
         RecurrentStepOutput {
             logits: self.policy_head.forward(hp),
-            values: self.value_head.forward(hv),
+            values,
+            quantiles,
             state,
         }
     }
@@ -443,13 +525,219 @@ impl<B: Backend> RecurrentActorCritic<B> {
             None => (hp.clone(), ps),
         };
         let d = hp.dims()[2];
+        let (values, quantiles) = self.critic(hv.reshape([b * t, d]));
         RecurrentSeqOutput {
             logits: self.policy_head.forward(hp),
-            values: self
-                .value_head
-                .forward(hv.reshape([b * t, d]))
-                .reshape([b, t]),
+            values: values.reshape([b, t]),
+            quantiles,
             state,
+        }
+    }
+}
+
+/// The gradient of one parameter computed outside Burn's autodiff (see
+/// [`RecurrentActorCritic::forward_seq_host_bptt`]).
+#[derive(Debug, Clone)]
+pub struct HostParamGrad {
+    /// The parameter.
+    pub id: ParamId,
+    /// Its gradient, row-major.
+    pub values: Vec<f32>,
+    /// Its shape (`[n]` for a bias, `[rows, cols]` for a weight).
+    pub shape: Vec<usize>,
+}
+
+/// One encoder whose backpropagation runs on the host.
+struct HostPart<B: AutodiffBackend> {
+    /// The encoder's outputs as an autodiff leaf, `[seqs, len, H]`.
+    leaf: Tensor<B, 3>,
+    layers: Vec<HostRnnLayer>,
+    ids: Vec<[ParamId; 4]>,
+    tape: RnnTape,
+}
+
+/// A training forward pass whose recurrent encoders were run on the host
+/// ([`RecurrentActorCritic::forward_seq_host_bptt`]): the heads' part of the graph is in
+/// Burn's autodiff, the encoders' gradients come from [`param_grads`](Self::param_grads).
+pub struct HostBpttForward<B: AutodiffBackend> {
+    /// Action logits, `[seqs, len, n_actions]`.
+    pub logits: Tensor<B, 3>,
+    /// State values, `[seqs, len]`.
+    pub values: Tensor<B, 2>,
+    /// A quantile critic's quantiles, `[seqs * len, n_critics, N]` (`None` for a scalar
+    /// critic).
+    pub quantiles: Option<Tensor<B, 3>>,
+    parts: Vec<HostPart<B>>,
+}
+
+impl<B: AutodiffBackend> HostBpttForward<B> {
+    /// After `loss.backward()`: the gradients of the encoders' parameters (to be added to the
+    /// optimizer's gradients next to those Burn computed for the heads).
+    pub fn param_grads(&self, grads: &B::Gradients) -> Vec<HostParamGrad> {
+        let mut out = Vec::new();
+        for part in &self.parts {
+            let [s, l, h] = part.leaf.dims();
+            let d_out: Vec<f32> = match part.leaf.grad(grads) {
+                Some(g) => g
+                    .into_data()
+                    .convert::<f32>()
+                    .to_vec()
+                    .expect("float grads"),
+                None => vec![0.0; s * l * h],
+            };
+            let layer_grads = part.tape.backward(&part.layers, &d_out);
+            for (g, ids) in layer_grads.into_iter().zip(&part.ids) {
+                let matrix = |m: ndarray::Array2<f32>| {
+                    let shape = vec![m.nrows(), m.ncols()];
+                    (m.into_raw_vec_and_offset().0, shape)
+                };
+                let vector = |v: Vec<f32>| {
+                    let shape = vec![v.len()];
+                    (v, shape)
+                };
+                let parts = [
+                    matrix(g.w_ih),
+                    matrix(g.w_hh),
+                    vector(g.b_ih),
+                    vector(g.b_hh),
+                ];
+                for (&id, (values, shape)) in ids.iter().zip(parts) {
+                    out.push(HostParamGrad { id, values, shape });
+                }
+            }
+        }
+        out
+    }
+}
+
+fn host_layers<B: Backend>(layers: &[RnnLayer<B>]) -> (Vec<HostRnnLayer>, Vec<[ParamId; 4]>) {
+    let m = |t: Tensor<B, 2>| {
+        let [r, c] = t.dims();
+        let v: Vec<f32> = t
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .expect("float weights");
+        ndarray::Array2::from_shape_vec((r, c), v).expect("weight shape")
+    };
+    let v = |t: Tensor<B, 1>| -> Vec<f32> {
+        t.into_data()
+            .convert::<f32>()
+            .to_vec()
+            .expect("float biases")
+    };
+    layers
+        .iter()
+        .map(|l| {
+            (
+                HostRnnLayer {
+                    w_ih: m(l.w_ih.val()),
+                    w_hh: m(l.w_hh.val()),
+                    b_ih: v(l.b_ih.val()),
+                    b_hh: v(l.b_hh.val()),
+                },
+                [l.w_ih.id, l.w_hh.id, l.b_ih.id, l.b_hh.id],
+            )
+        })
+        .unzip()
+}
+
+impl<B: Backend> Encoder<B> {
+    /// The cell and layers of a GRU or LSTM encoder (the ones with a host BPTT path).
+    fn host_rnn(&self) -> Option<(HostCell, &[RnnLayer<B>])> {
+        match self {
+            Encoder::Gru(g) => Some((HostCell::Gru, g.layers())),
+            Encoder::Lstm(l) => Some((HostCell::Lstm, l.layers())),
+            _ => None,
+        }
+    }
+}
+
+impl<B: AutodiffBackend> RecurrentActorCritic<B> {
+    /// Whether [`forward_seq_host_bptt`](Self::forward_seq_host_bptt) applies: every encoder
+    /// is a GRU or an LSTM.
+    pub fn supports_host_bptt(&self) -> bool {
+        self.policy_encoder.host_rnn().is_some()
+            && self
+                .value_encoder
+                .as_ref()
+                .is_none_or(|v| v.host_rnn().is_some())
+    }
+
+    /// [`forward_seq`](Self::forward_seq) for training on a CPU: the GRU/LSTM encoders run on
+    /// the host with hand-derived backpropagation through time ([`crate::host_bptt`]), the
+    /// heads in Burn's autodiff on the encoders' outputs. After `loss.backward()`, add
+    /// [`HostBpttForward::param_grads`] to the gradients. Outputs and gradients equal those of
+    /// the all-Burn path up to float rounding (tested).
+    ///
+    /// `obs` is `[seqs, len, obs_dim]` row-major, `state0` the state tensors as host vectors
+    /// (`[seqs, layers, H]` each, as [`EncoderState`] holds them), `episode_starts`
+    /// `[seqs, len]`.
+    ///
+    /// # Panics
+    /// When an encoder is not a GRU or LSTM (see
+    /// [`supports_host_bptt`](Self::supports_host_bptt)) or the sizes disagree.
+    pub fn forward_seq_host_bptt(
+        &self,
+        obs: &[f32],
+        seqs: usize,
+        len: usize,
+        state0: &[Vec<f32>],
+        episode_starts: &[f32],
+        device: &Device<B>,
+    ) -> HostBpttForward<B> {
+        assert!(
+            self.supports_host_bptt(),
+            "host BPTT needs GRU or LSTM encoders"
+        );
+        let mut parts = Vec::new();
+        let mut run = |enc: &Encoder<B>, state: &[Vec<f32>]| -> Tensor<B, 3> {
+            let (cell, layers) = enc.host_rnn().expect("checked");
+            let (host, ids) = host_layers(layers);
+            let n_layers = host.len();
+            let hd = host[0].w_hh.nrows();
+            // State tensors are [seqs, layers, H]; split per layer into [seqs, H].
+            let per_layer = |t: &Vec<f32>| -> Vec<Vec<f32>> {
+                (0..n_layers)
+                    .map(|l| {
+                        (0..seqs)
+                            .flat_map(|s| {
+                                t[(s * n_layers + l) * hd..(s * n_layers + l + 1) * hd]
+                                    .iter()
+                                    .copied()
+                            })
+                            .collect()
+                    })
+                    .collect()
+            };
+            let h0 = per_layer(&state[0]);
+            let c0 = match cell {
+                HostCell::Lstm => per_layer(&state[1]),
+                HostCell::Gru => Vec::new(),
+            };
+            let (y, tape) = RnnTape::forward(cell, &host, obs, seqs, len, episode_starts, &h0, &c0);
+            let leaf = Tensor::<B, 3>::from_data(TensorData::new(y, [seqs, len, hd]), device)
+                .require_grad();
+            parts.push(HostPart {
+                leaf: leaf.clone(),
+                layers: host,
+                ids,
+                tape,
+            });
+            leaf
+        };
+        let hp = run(&self.policy_encoder, &state0[..self.n_policy_state]);
+        let hv = match &self.value_encoder {
+            Some(enc) => run(enc, &state0[self.n_policy_state..]),
+            None => hp.clone(),
+        };
+        let d = hp.dims()[2];
+        let (values, quantiles) = self.critic(hv.reshape([seqs * len, d]));
+        HostBpttForward {
+            logits: self.policy_head.forward(hp),
+            values: values.reshape([seqs, len]),
+            quantiles,
+            parts,
         }
     }
 }

@@ -16,10 +16,14 @@
 //! ppo.learn::<CartPole>(None, &mut no_callback()).unwrap();
 //! ```
 
+pub mod backtest;
+
 pub use burn;
 pub use quantrl_algos as algos;
 pub use quantrl_core as core;
+pub use quantrl_data as data;
 pub use quantrl_envs as envs;
+pub use quantrl_eval as eval;
 pub use quantrl_losses as losses;
 pub use quantrl_nets as nets;
 pub use quantrl_optim as optim;

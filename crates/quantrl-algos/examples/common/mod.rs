@@ -96,6 +96,7 @@ pub fn base_config(seed: u64, total_steps: u64) -> TrainConfig {
             activation: Activation::Tanh,
             shared_trunk: false,
             ortho_init: true,
+            encoder: None,
         },
         ..Default::default()
     };

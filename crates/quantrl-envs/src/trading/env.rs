@@ -208,6 +208,23 @@ pub struct StepInfo {
     pub reward: f64,
 }
 
+/// One asset's order on an environment's last step, recorded when
+/// [`TradingEnv::set_record_fills`] is on (backtests and trade logs; training leaves it off).
+///
+/// Holding is an order of zero shares with zero costs. `shares_before + shares` is the
+/// position after the step, and the costs of every asset's fill add up to the step's
+/// [`StepInfo::costs`] trading components.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fill {
+    /// Shares bought (positive) or sold (negative).
+    pub shares: f64,
+    /// Execution price (the open or close of the bar the step ended on).
+    pub price: f64,
+    /// Fee, half-spread, impact and slippage of this order (borrow and financing are paid on
+    /// the book, not per order, and stay zero here).
+    pub costs: CostBreakdown,
+}
+
 /// Per-environment multipliers another agent may set every step (adversarial co-training).
 /// All are `1` by default, which leaves the market as the data says.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -351,6 +368,8 @@ pub struct TradingEnv {
     adversary: Vec<AdversaryControls>,
     info: Vec<StepInfo>,
     info_weights: Vec<f64>,
+    /// Per-asset orders of the last step, `[num_envs * n_assets]`; empty unless recording.
+    fills: Vec<Fill>,
     target: Vec<f64>,
     current: Vec<f64>,
     scratch: Vec<f64>,
@@ -465,6 +484,7 @@ impl TradingEnv {
             adversary: vec![AdversaryControls::default(); e],
             info: vec![StepInfo::default(); e],
             info_weights: vec![0.0; e * n],
+            fills: Vec::new(),
             target: vec![0.0; n],
             current: vec![0.0; n],
             scratch: vec![0.0; n + 1],
@@ -496,6 +516,26 @@ impl TradingEnv {
     /// step (before any automatic reset).
     pub fn step_weights(&self, i: usize) -> &[f64] {
         &self.info_weights[i * self.n_assets..(i + 1) * self.n_assets]
+    }
+
+    /// Record every asset's order from the next step on (`true`), or stop recording
+    /// (`false`, the default: training has no use for it). See [`TradingEnv::fills`].
+    pub fn set_record_fills(&mut self, on: bool) {
+        self.fills = if on {
+            vec![Fill::default(); self.config.num_envs * self.n_assets]
+        } else {
+            Vec::new()
+        };
+    }
+
+    /// The orders of environment `i`'s last step, one per asset (before any automatic reset),
+    /// when recording is on; `None` otherwise.
+    pub fn fills(&self, i: usize) -> Option<&[Fill]> {
+        if self.fills.is_empty() {
+            None
+        } else {
+            Some(&self.fills[i * self.n_assets..(i + 1) * self.n_assets])
+        }
     }
 
     /// Shares held now by environment `i`, one per asset.
@@ -777,6 +817,7 @@ impl TradingEnv {
         let sigma = market.sigma(t);
         let adv_vol = market.adv(t);
         let slippage = c.slippage_bps_std > 0.0;
+        let record = !self.fills.is_empty();
         for a in 0..n {
             let p = self.exec_price[a];
             let wanted = self.target[a] * nav_exec / p;
@@ -787,16 +828,41 @@ impl TradingEnv {
             } else {
                 0.0
             };
-            c.add_trade(
-                q,
-                p,
-                sigma[a],
-                adv_vol.map(|v| v[a]),
-                abs_z,
-                adv.spread,
-                adv.impact,
-                &mut costs,
-            );
+            if record {
+                // The same additions as below, one asset at a time (x + 0 == x, so the step's
+                // totals are bit for bit those of the unrecorded path).
+                let mut one = CostBreakdown::default();
+                c.add_trade(
+                    q,
+                    p,
+                    sigma[a],
+                    adv_vol.map(|v| v[a]),
+                    abs_z,
+                    adv.spread,
+                    adv.impact,
+                    &mut one,
+                );
+                costs.fee += one.fee;
+                costs.spread += one.spread;
+                costs.impact += one.impact;
+                costs.slippage += one.slippage;
+                self.fills[i * n + a] = Fill {
+                    shares: q,
+                    price: p,
+                    costs: one,
+                };
+            } else {
+                c.add_trade(
+                    q,
+                    p,
+                    sigma[a],
+                    adv_vol.map(|v| v[a]),
+                    abs_z,
+                    adv.spread,
+                    adv.impact,
+                    &mut costs,
+                );
+            }
             acc.cash -= q * p;
             traded += q.abs() * p;
             shares[a] = target_shares;

@@ -7,7 +7,7 @@ use quantrl_data::{
     Date, FeatureConfig, FeatureMatrix, Ohlcv, PricePanel, embedded, featurize_panel,
 };
 
-use super::Market;
+use super::{Market, PortfolioActions, PortfolioConfig, TradingConfig};
 
 fn data_err(e: quantrl_data::DataError) -> EnvError {
     EnvError::MarketData {
@@ -81,6 +81,80 @@ pub fn sp500_market(train_end: Date) -> Result<(Arc<Market>, usize), EnvError> {
 /// The first day of the default validation span (2013-01-01).
 pub fn default_validation_start() -> Date {
     Date::from_ymd(2013, 1, 1).expect("valid date")
+}
+
+/// The first day of the default test span (2017-01-01).
+pub fn default_test_start() -> Date {
+    Date::from_ymd(2017, 1, 1).expect("valid date")
+}
+
+/// The embedded S&P 500 20-stock market split by date into training, validation and test
+/// rows, with features normalized on the training rows only (see [`sp500_market`]).
+#[derive(Debug, Clone)]
+pub struct Sp500Split {
+    /// The market (all rows).
+    pub market: Arc<Market>,
+    /// The date of every row.
+    pub dates: Vec<Date>,
+    /// Training rows: the start of the data up to `validation_start`.
+    pub train: std::ops::Range<usize>,
+    /// Validation rows: `validation_start` up to `test_start`.
+    pub validation: std::ops::Range<usize>,
+    /// Test rows: `test_start` to the end of the data.
+    pub test: std::ops::Range<usize>,
+}
+
+/// Split the embedded S&P 500 market at `validation_start` and `test_start` (quantrl's default
+/// split is 1990-2012 / 2013-2016 / 2017-2022: [`default_validation_start`],
+/// [`default_test_start`]).
+pub fn sp500_split(validation_start: Date, test_start: Date) -> Result<Sp500Split, EnvError> {
+    if test_start <= validation_start {
+        return Err(EnvError::MarketData {
+            field: "split".into(),
+            index: None,
+            reason: format!(
+                "the test span must start after the validation span ({test_start} <= {validation_start})"
+            ),
+        });
+    }
+    let (market, train_end) = sp500_market(validation_start)?;
+    let dates = embedded::sp500_panel().map_err(data_err)?.dates;
+    let test_begin = row_of_date(&dates, test_start);
+    let n = dates.len();
+    if train_end == 0 || test_begin <= train_end || test_begin >= n {
+        return Err(EnvError::MarketData {
+            field: "split".into(),
+            index: None,
+            reason: format!(
+                "the data ({} to {}) has no rows in one of the spans split at {validation_start} and {test_start}",
+                dates[0],
+                dates[n - 1]
+            ),
+        });
+    }
+    Ok(Sp500Split {
+        market,
+        dates,
+        train: 0..train_end,
+        validation: train_end..test_begin,
+        test: test_begin..n,
+    })
+}
+
+/// The portfolio environment of the registry's `sp500-regimes` on `rows` of the market: the
+/// 16 default regimes, default costs, a one-row observation window; training episodes of
+/// one year from random starts.
+pub fn sp500_regimes_config(num_envs: usize, rows: std::ops::Range<usize>) -> PortfolioConfig {
+    PortfolioConfig {
+        trading: TradingConfig {
+            num_envs,
+            window: 1,
+            span_start: Some(rows.start),
+            span_end: Some(rows.end),
+            ..Default::default()
+        },
+        actions: PortfolioActions::Regimes { allocations: None },
+    }
 }
 
 #[cfg(test)]

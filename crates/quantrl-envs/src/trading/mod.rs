@@ -27,10 +27,11 @@ mod market;
 pub use actions::{PortfolioActions, PositionActions, WeightMapping, default_regimes};
 pub use costs::{CostBreakdown, CostModel};
 pub use env::{
-    AdversaryControls, ExecutionPrice, PortfolioConfig, PortfolioEnv, RewardConfig, RewardKind,
-    RiskLimits, SingleAssetConfig, SingleAssetEnv, StepInfo, TradingConfig, TradingEnv,
+    AdversaryControls, ExecutionPrice, Fill, PortfolioConfig, PortfolioEnv, RewardConfig,
+    RewardKind, RiskLimits, SingleAssetConfig, SingleAssetEnv, StepInfo, TradingConfig, TradingEnv,
 };
 pub use from_data::{
-    default_validation_start, market_from_ohlcv, market_from_panel, row_of_date, sp500_market,
+    Sp500Split, default_test_start, default_validation_start, market_from_ohlcv, market_from_panel,
+    row_of_date, sp500_market, sp500_regimes_config, sp500_split,
 };
 pub use market::{DEFAULT_ESTIMATION_WINDOW, Market};
