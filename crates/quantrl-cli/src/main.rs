@@ -302,7 +302,7 @@ where
                     "--resume continues the saved run with its own config; only --steps and --out may be given"
                 );
             }
-            let env = make_env(&state.env_name, state.config.ppo.n_envs)?;
+            let env = make_env(registry_name(&state), state.config.ppo.n_envs)?;
             let ppo = Ppo::<DefaultAutodiffBackend, _, M>::resume(&ckpt, env, args.steps, &device)
                 .with_context(|| format!("cannot resume from {}", ckpt.display()))?;
             let out = args.out.clone().unwrap_or_else(|| {
@@ -414,9 +414,19 @@ fn eval(args: EvalArgs) -> Result<()> {
     .with_context(context)?;
     println!(
         "{} after {} steps: evaluation return {:.1} ± {:.1} over {} episodes (mean length {:.1})",
-        state.env_name, state.num_timesteps, e.mean_return, e.std_return, e.episodes, e.mean_length
+        registry_name(&state), state.num_timesteps, e.mean_return, e.std_return, e.episodes, e.mean_length
     );
     Ok(())
+}
+
+/// The registry name (`make_env`) of the environment a checkpoint was trained on.
+///
+/// `state.env_name` is what the environment calls itself (`CartPole-v1`, `Portfolio-v0`),
+/// which identifies it when resuming but is not always a registry name: every trading
+/// environment calls itself `Portfolio-v0` or `SingleAsset-v0` whatever its market. The
+/// config's `env` is the name the run was built from, so it rebuilds the same environment.
+fn registry_name(state: &CheckpointState) -> &str {
+    &state.config.env
 }
 
 fn eval_with<M: PolicyNetwork<DefaultBackend>>(
@@ -425,7 +435,7 @@ fn eval_with<M: PolicyNetwork<DefaultBackend>>(
     device: &Device<DefaultBackend>,
 ) -> Result<(CheckpointState, EvalStats)> {
     let (state, model) = load_model::<DefaultBackend, M>(ckpt, device)?;
-    let mut env = make_env(&state.env_name, 4)?;
+    let mut env = make_env(registry_name(&state), 4)?;
     let e = evaluate(&model, &mut env, args.episodes, args.seed, true, device)?;
     Ok((state, e))
 }

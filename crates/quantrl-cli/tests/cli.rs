@@ -285,6 +285,22 @@ fn main_job_and_backtest() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 
+    // `quantrl eval` rebuilds the main job's environment from the registry name in the
+    // checkpoint's config (the environment itself reports `Portfolio-v0`, no registry name).
+    let o = quantrl(&[
+        "eval",
+        "--checkpoint",
+        out.join("best").to_str().unwrap(),
+        "--episodes",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        stdout.contains("sp500-regimes") && stdout.contains("evaluation return"),
+        "{stdout}"
+    );
+
     // Errors: a file with a bad row, a missing file, a checkpoint of another environment.
     let bad = sp500_tail_csv(&dir, 300, true);
     fails_with(
