@@ -4,6 +4,7 @@
 //! quantrl train [--env cartpole] [--config FILE.toml] [--seed N] [--steps N] [--out DIR] [--resume DIR]
 //! quantrl eval --checkpoint DIR [--episodes N] [--seed N]
 //! quantrl backtest --checkpoint DIR [--data FILE] [--out DIR]
+//! quantrl walk-forward [--config FILE.toml] [--seeds N] [--steps N] [--out DIR]
 //! ```
 //!
 //! `quantrl train` with no arguments runs the main job: recurrent PPO with a GRU on the
@@ -24,6 +25,7 @@ use quantrl::algos::policy::evaluate;
 use quantrl::prelude::*;
 
 mod job;
+mod walk_forward;
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +47,29 @@ enum Command {
     Eval(EvalArgs),
     /// Backtest a trading checkpoint out of sample against the baselines (report and plots).
     Backtest(BacktestArgs),
+    /// Walk-forward evaluation on the embedded S&P 500 panel: train on a calendar window, test
+    /// on the next, roll; several seeds; out-of-sample table, report and plots.
+    WalkForward(WalkForwardArgs),
+}
+
+#[derive(Parser)]
+struct WalkForwardArgs {
+    /// Walk-forward TOML config (default: the built-in configs/walk_forward_sp500.toml).
+    /// Unknown keys are errors.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Run seeds 0..N instead of the config's `seeds`.
+    #[arg(long)]
+    seeds: Option<u64>,
+    /// Training steps per window and seed. Overrides the config's `steps_per_window`.
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Output directory (default `runs/walk-forward-sp500`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Do not draw a progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Parser)]
@@ -106,6 +131,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
+        Command::WalkForward(args) => walk_forward(args),
         Command::Backtest(args) => {
             let device = Default::default();
             probe_backend(&device).and_then(|()| {
@@ -123,6 +149,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn walk_forward(args: WalkForwardArgs) -> Result<()> {
+    let mut config = walk_forward::WalkForwardConfig::load(args.config.as_deref())?;
+    if let Some(n) = args.seeds {
+        config = config.with_seed_count(n)?;
+    }
+    if let Some(steps) = args.steps {
+        config = config.with_steps(steps)?;
+    }
+    let device = Default::default();
+    probe_backend(&device)?;
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("runs/walk-forward-sp500"));
+    walk_forward::run(config, out, args.quiet, device)
 }
 
 /// Start the backend with a tiny computation, so that a missing GPU driver is a clear error
@@ -414,7 +456,12 @@ fn eval(args: EvalArgs) -> Result<()> {
     .with_context(context)?;
     println!(
         "{} after {} steps: evaluation return {:.1} ± {:.1} over {} episodes (mean length {:.1})",
-        registry_name(&state), state.num_timesteps, e.mean_return, e.std_return, e.episodes, e.mean_length
+        registry_name(&state),
+        state.num_timesteps,
+        e.mean_return,
+        e.std_return,
+        e.episodes,
+        e.mean_length
     );
     Ok(())
 }
