@@ -492,3 +492,69 @@ use quantrl::algos::checkpoint::CheckpointState;
 use quantrl::burn::module::AutodiffModule;
 use quantrl::burn::tensor::{Device, Tensor};
 use quantrl::nets::{ActorCritic, RecurrentActorCritic};
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use quantrl::algos::TrainConfig;
+    use quantrl::prelude::make_env;
+
+    use crate::walk_forward::WalkForwardConfig;
+
+    /// Every file in `configs/` parses, validates and fits what it names (so none can rot):
+    /// training configs build their environment, whose actions are discrete, and walk-forward
+    /// configs read their training config and have windows on the embedded data. README.md
+    /// lists every file.
+    #[test]
+    fn every_config_in_configs_is_valid_and_listed() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+                .unwrap();
+        let dates = quantrl::data::embedded::sp500_panel().unwrap().dates;
+        let mut checked = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+                continue;
+            }
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                readme.contains(&format!("configs/{name}")),
+                "README.md does not list configs/{name}"
+            );
+            if name.starts_with("walk_forward") {
+                let c = WalkForwardConfig::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+                let windows = c.windows(&dates).unwrap_or_else(|e| panic!("{e}"));
+                assert!(windows.len() >= 2, "{name}: {} windows", windows.len());
+            } else {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let c = TrainConfig::from_toml(&text)
+                    .unwrap_or_else(|e| panic!("{name}: invalid: {e}"));
+                let env = make_env(&c.env, c.ppo.n_envs)
+                    .unwrap_or_else(|e| panic!("{name}: env `{}`: {e}", c.env));
+                assert!(
+                    env.action_space().n().is_some(),
+                    "{name}: PPO here needs discrete actions"
+                );
+            }
+            checked.push(name);
+        }
+        checked.sort();
+        assert!(checked.len() >= 11, "only {checked:?}");
+        // The built-in defaults are the files themselves.
+        assert_eq!(
+            WalkForwardConfig::load(None).unwrap(),
+            WalkForwardConfig {
+                source: crate::walk_forward::DEFAULT_CONFIG_NAME.into(),
+                ..WalkForwardConfig::load(Some(&dir.join("walk_forward_sp500.toml"))).unwrap()
+            }
+        );
+        assert_eq!(
+            crate::job::main_job_config().unwrap(),
+            TrainConfig::from_toml(&std::fs::read_to_string(dir.join("sp500_gru.toml")).unwrap())
+                .unwrap()
+        );
+    }
+}
