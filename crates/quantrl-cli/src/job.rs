@@ -12,7 +12,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use quantrl::algos::checkpoint::{load_model, write_atomic};
-use quantrl::algos::{Callback, RecurrentPpo, TrainConfig, TrainEvent};
+use quantrl::algos::{
+    Callback, MetricsWriter, PolicyNetwork, Ppo, RecurrentPpo, TrainConfig, TrainEvent, UpdateStats,
+};
 use quantrl::backtest::AgentPolicy;
 use quantrl::burn::module::AutodiffModule;
 use quantrl::burn::tensor::Device;
@@ -64,7 +66,7 @@ impl JobPaths {
 }
 
 /// A backtest of the main job's environment on `rows` of `market`.
-fn backtester(
+pub(crate) fn backtester(
     market: &Arc<Market>,
     dates: &[Date],
     rows: std::ops::Range<usize>,
@@ -76,8 +78,9 @@ fn backtester(
     .with_dates(dates.to_vec())?)
 }
 
-fn backtest_model(
-    model: &InnerNet,
+/// The greedy policy of `model` backtested by `bt`, labelled `label`.
+fn backtest_model<M: PolicyNetwork<DefaultBackend>>(
+    model: &M,
     bt: &Backtester,
     label: &str,
     obs_dim: usize,
@@ -86,6 +89,44 @@ fn backtest_model(
 ) -> Result<BacktestResult> {
     let mut policy = AgentPolicy::new(model, label, obs_dim, n_actions, device);
     Ok(bt.run(&mut policy)?)
+}
+
+/// The baselines of the S&P 500 jobs: cash, buy-and-hold, monthly-rebalanced equal weight
+/// and the index (no oracle: it is the perfect-foresight bound of a synthetic market).
+pub(crate) fn sp500_baselines() -> Result<BaselineConfig> {
+    Ok(BaselineConfig {
+        index: Some(IndexSeries::sp500()?),
+        oracle: false,
+        ..BaselineConfig::default()
+    })
+}
+
+/// Train `ppo` to its step budget one PPO iteration at a time: every update goes to
+/// `metrics`, then `after_update` runs (progress display, periodic validation).
+pub(crate) fn train_loop<E, M>(
+    ppo: &mut Ppo<DefaultAutodiffBackend, E, M>,
+    metrics: &mut MetricsWriter,
+    mut after_update: impl FnMut(&mut Ppo<DefaultAutodiffBackend, E, M>, &UpdateStats) -> Result<()>,
+) -> Result<()>
+where
+    E: VecEnv,
+    M: PolicyNetwork<DefaultAutodiffBackend> + AutodiffModule<DefaultAutodiffBackend>,
+    M::InnerModule: PolicyNetwork<DefaultBackend>,
+{
+    while !ppo.is_done() {
+        let stats = ppo.train_iteration()?;
+        let _ = metrics.on_event(&TrainEvent::Update(stats.clone()));
+        after_update(ppo, &stats)?;
+    }
+    Ok(())
+}
+
+/// The label of a trained policy in reports: `agent (GRU PPO)`, `agent (MLP PPO)`.
+pub(crate) fn agent_label(config: &TrainConfig) -> String {
+    match &config.policy.encoder {
+        Some(e) => format!("agent ({} PPO)", format!("{:?}", e.kind).to_uppercase()),
+        None => "agent (MLP PPO)".to_string(),
+    }
 }
 
 /// Run the main job. `resume` continues a run directory; `quiet` hides the progress bar.
@@ -184,11 +225,9 @@ pub fn run(
     let mut best: Option<(f64, u64)> = read_best(&paths.best);
     let start = Instant::now();
     let start_steps = ppo.num_timesteps;
-    while !ppo.is_done() {
-        let stats = ppo.train_iteration()?;
+    train_loop(&mut ppo, &mut metrics, |ppo, stats| {
         bar.set_position(stats.timesteps);
         bar.set_message(format!("return {:.3}", stats.ep_return_mean));
-        let _ = metrics.on_event(&TrainEvent::Update(stats));
         if ppo.num_timesteps >= next_validation || ppo.is_done() {
             next_validation = quantrl::algos::next_multiple_after(ppo.num_timesteps, every);
             let model = ppo.model().valid();
@@ -225,7 +264,8 @@ pub fn run(
                 )?;
             }
         }
-    }
+        Ok(())
+    })?;
     ppo.save_checkpoint(&paths.checkpoint)?;
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
@@ -239,11 +279,14 @@ pub fn run(
     let (chosen, label) = match best {
         Some((sharpe, at)) => {
             println!("selected the checkpoint of step {at} (validation Sharpe {sharpe:.2})");
-            (paths.best.clone(), "agent (GRU PPO)")
+            (paths.best.clone(), agent_label(&config))
         }
         None => {
             println!("no validation result was finite: testing the last checkpoint");
-            (paths.checkpoint.clone(), "agent (GRU PPO, last)")
+            (
+                paths.checkpoint.clone(),
+                agent_label(&config).replace(')', ", last)"),
+            )
         }
     };
     let (_, model) = load_model::<DefaultBackend, InnerNet>(&chosen, &inner_device)
@@ -251,17 +294,12 @@ pub fn run(
     let mut results = vec![backtest_model(
         &model,
         &test,
-        label,
+        &label,
         obs_dim,
         n_actions,
         &inner_device,
     )?];
-    let baselines = BaselineConfig {
-        index: Some(IndexSeries::sp500()?),
-        oracle: false,
-        ..BaselineConfig::default()
-    };
-    results.extend(standard_set(&test, &baselines)?);
+    results.extend(standard_set(&test, &sp500_baselines()?)?);
     let manifest = RunManifest::new(
         serde_json::to_value(&config)?,
         market_hash(&split.market),
@@ -362,7 +400,7 @@ pub fn backtest(
     let mut results = vec![backtest_model(
         &model,
         &bt,
-        "agent (GRU PPO)",
+        &agent_label(&state.config),
         obs_dim,
         state.n_actions,
         device,

@@ -4,6 +4,7 @@
 //! quantrl train [--env cartpole] [--config FILE.toml] [--seed N] [--steps N] [--out DIR] [--resume DIR]
 //! quantrl eval --checkpoint DIR [--episodes N] [--seed N]
 //! quantrl backtest --checkpoint DIR [--data FILE] [--out DIR]
+//! quantrl walk-forward [--config FILE.toml] [--seeds N] [--steps N] [--out DIR]
 //! ```
 //!
 //! `quantrl train` with no arguments runs the main job: recurrent PPO with a GRU on the
@@ -24,6 +25,7 @@ use quantrl::algos::policy::evaluate;
 use quantrl::prelude::*;
 
 mod job;
+mod walk_forward;
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +47,29 @@ enum Command {
     Eval(EvalArgs),
     /// Backtest a trading checkpoint out of sample against the baselines (report and plots).
     Backtest(BacktestArgs),
+    /// Walk-forward evaluation on the embedded S&P 500 panel: train on a calendar window, test
+    /// on the next, roll; several seeds; out-of-sample table, report and plots.
+    WalkForward(WalkForwardArgs),
+}
+
+#[derive(Parser)]
+struct WalkForwardArgs {
+    /// Walk-forward TOML config (default: the built-in configs/walk_forward_sp500.toml).
+    /// Unknown keys are errors.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Run seeds 0..N instead of the config's `seeds`.
+    #[arg(long)]
+    seeds: Option<u64>,
+    /// Training steps per window and seed. Overrides the config's `steps_per_window`.
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Output directory (default `runs/walk-forward-sp500`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Do not draw a progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Parser)]
@@ -106,6 +131,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train(args),
         Command::Eval(args) => eval(args),
+        Command::WalkForward(args) => walk_forward(args),
         Command::Backtest(args) => {
             let device = Default::default();
             probe_backend(&device).and_then(|()| {
@@ -123,6 +149,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn walk_forward(args: WalkForwardArgs) -> Result<()> {
+    let mut config = walk_forward::WalkForwardConfig::load(args.config.as_deref())?;
+    if let Some(n) = args.seeds {
+        config = config.with_seed_count(n)?;
+    }
+    if let Some(steps) = args.steps {
+        config = config.with_steps(steps)?;
+    }
+    let device = Default::default();
+    probe_backend(&device)?;
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("runs/walk-forward-sp500"));
+    walk_forward::run(config, out, args.quiet, device)
 }
 
 /// Start the backend with a tiny computation, so that a missing GPU driver is a clear error
@@ -302,7 +344,7 @@ where
                     "--resume continues the saved run with its own config; only --steps and --out may be given"
                 );
             }
-            let env = make_env(&state.env_name, state.config.ppo.n_envs)?;
+            let env = make_env(registry_name(&state), state.config.ppo.n_envs)?;
             let ppo = Ppo::<DefaultAutodiffBackend, _, M>::resume(&ckpt, env, args.steps, &device)
                 .with_context(|| format!("cannot resume from {}", ckpt.display()))?;
             let out = args.out.clone().unwrap_or_else(|| {
@@ -414,9 +456,24 @@ fn eval(args: EvalArgs) -> Result<()> {
     .with_context(context)?;
     println!(
         "{} after {} steps: evaluation return {:.1} ± {:.1} over {} episodes (mean length {:.1})",
-        state.env_name, state.num_timesteps, e.mean_return, e.std_return, e.episodes, e.mean_length
+        registry_name(&state),
+        state.num_timesteps,
+        e.mean_return,
+        e.std_return,
+        e.episodes,
+        e.mean_length
     );
     Ok(())
+}
+
+/// The registry name (`make_env`) of the environment a checkpoint was trained on.
+///
+/// `state.env_name` is what the environment calls itself (`CartPole-v1`, `Portfolio-v0`),
+/// which identifies it when resuming but is not always a registry name: every trading
+/// environment calls itself `Portfolio-v0` or `SingleAsset-v0` whatever its market. The
+/// config's `env` is the name the run was built from, so it rebuilds the same environment.
+fn registry_name(state: &CheckpointState) -> &str {
+    &state.config.env
 }
 
 fn eval_with<M: PolicyNetwork<DefaultBackend>>(
@@ -425,7 +482,7 @@ fn eval_with<M: PolicyNetwork<DefaultBackend>>(
     device: &Device<DefaultBackend>,
 ) -> Result<(CheckpointState, EvalStats)> {
     let (state, model) = load_model::<DefaultBackend, M>(ckpt, device)?;
-    let mut env = make_env(&state.env_name, 4)?;
+    let mut env = make_env(registry_name(&state), 4)?;
     let e = evaluate(&model, &mut env, args.episodes, args.seed, true, device)?;
     Ok((state, e))
 }
@@ -435,3 +492,69 @@ use quantrl::algos::checkpoint::CheckpointState;
 use quantrl::burn::module::AutodiffModule;
 use quantrl::burn::tensor::{Device, Tensor};
 use quantrl::nets::{ActorCritic, RecurrentActorCritic};
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use quantrl::algos::TrainConfig;
+    use quantrl::prelude::make_env;
+
+    use crate::walk_forward::WalkForwardConfig;
+
+    /// Every file in `configs/` parses, validates and fits what it names (so none can rot):
+    /// training configs build their environment, whose actions are discrete, and walk-forward
+    /// configs read their training config and have windows on the embedded data. README.md
+    /// lists every file.
+    #[test]
+    fn every_config_in_configs_is_valid_and_listed() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+                .unwrap();
+        let dates = quantrl::data::embedded::sp500_panel().unwrap().dates;
+        let mut checked = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+                continue;
+            }
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                readme.contains(&format!("configs/{name}")),
+                "README.md does not list configs/{name}"
+            );
+            if name.starts_with("walk_forward") {
+                let c = WalkForwardConfig::load(Some(&path)).unwrap_or_else(|e| panic!("{e}"));
+                let windows = c.windows(&dates).unwrap_or_else(|e| panic!("{e}"));
+                assert!(windows.len() >= 2, "{name}: {} windows", windows.len());
+            } else {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let c = TrainConfig::from_toml(&text)
+                    .unwrap_or_else(|e| panic!("{name}: invalid: {e}"));
+                let env = make_env(&c.env, c.ppo.n_envs)
+                    .unwrap_or_else(|e| panic!("{name}: env `{}`: {e}", c.env));
+                assert!(
+                    env.action_space().n().is_some(),
+                    "{name}: PPO here needs discrete actions"
+                );
+            }
+            checked.push(name);
+        }
+        checked.sort();
+        assert!(checked.len() >= 11, "only {checked:?}");
+        // The built-in defaults are the files themselves.
+        assert_eq!(
+            WalkForwardConfig::load(None).unwrap(),
+            WalkForwardConfig {
+                source: crate::walk_forward::DEFAULT_CONFIG_NAME.into(),
+                ..WalkForwardConfig::load(Some(&dir.join("walk_forward_sp500.toml"))).unwrap()
+            }
+        );
+        assert_eq!(
+            crate::job::main_job_config().unwrap(),
+            TrainConfig::from_toml(&std::fs::read_to_string(dir.join("sp500_gru.toml")).unwrap())
+                .unwrap()
+        );
+    }
+}

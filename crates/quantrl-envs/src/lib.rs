@@ -31,4 +31,4 @@ pub mod trading;
 pub use cartpole::{CartPole, CartPoleConfig, CartPolePhysics};
 pub use check::{CheckReport, EnvCheckError, check_vec_env};
 pub use identity::{MaskedIdentity, MaskedIdentityConfig};
-pub use registry::{ENV_NAMES, make_env};
+pub use registry::{ENV_NAMES, SYNTHETIC_SIGNAL_SEED, make_env};

@@ -684,3 +684,14 @@ fn recorded_fills_add_up_and_change_nothing() {
     rec.set_record_fills(false);
     assert!(rec.fills(0).is_none());
 }
+
+/// The registry's trading environments on embedded and synthetic data pass the conformance
+/// checker (spaces, masks, reproducibility from a seed).
+#[test]
+fn registry_trading_envs_conform() {
+    for name in ["googl", "synthetic-signal"] {
+        let r = check_vec_env(|| quantrl_envs::make_env(name, 4).unwrap(), 300, 4)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(r.truncations + r.terminations > 0, "{name}: episodes end");
+    }
+}

@@ -125,7 +125,7 @@ pub use normal::{erfc, normal_cdf, normal_inv_cdf};
 pub use positions::{exposure, turnover};
 pub use report::{
     Fnv1a64, MetricsRow, REPORT_FORMAT_VERSION, Report, RunManifest, compare, format_table,
-    git_commit, market_hash,
+    format_walk_forward_table, git_commit, market_hash,
 };
 pub use returns::{
     TRADING_DAYS_PER_YEAR, annual_return, annual_volatility, calmar_ratio, cumulative_return,
@@ -141,5 +141,5 @@ pub use tail::{
 };
 pub use walk_forward::{
     MetricIntervals, OutOfSample, WalkForward, WalkForwardResult, Window, WindowDates, WindowRun,
-    calendar_windows, check_windows, row_windows,
+    calendar_windows, check_windows, row_windows, with_embargo,
 };

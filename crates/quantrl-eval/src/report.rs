@@ -20,7 +20,8 @@
 //! are they renamed over their final names. A failure on the way leaves every file that was
 //! already there untouched (and removes the temporary files).
 //!
-//! [`format_table`] renders the metrics as a plain-text table for a terminal.
+//! [`format_table`] renders the metrics as a plain-text table for a terminal,
+//! [`format_walk_forward_table`] a walk-forward's windows and aggregate.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -791,6 +792,117 @@ pub fn format_table(rows: &[MetricsRow]) -> String {
     line(&rule);
     for r in &body {
         line(r);
+    }
+    out
+}
+
+/// A walk-forward as a plain-text table for a terminal: for every window (its training and
+/// test dates), the agent's mean over seeds with its confidence interval and every baseline on
+/// the same test span; then the same for the out-of-sample series stitched across all
+/// windows. Columns: Sharpe, annual return, cumulative return, max drawdown. An agent cell
+/// reads `mean [low, high]` (the mean alone for one seed); undefined values print as `-`.
+pub fn format_walk_forward_table(wf: &WalkForwardResult) -> String {
+    let n_seeds = wf.seeds.len();
+    let agent_label = format!(
+        "agent ({n_seeds} seed{})",
+        if n_seeds == 1 { "" } else { "s" }
+    );
+    let interval = |i: &crate::MeanInterval, pct: bool| {
+        let f = |v: f64| if pct { fmt_pct(v) } else { fmt_num(v, 2) };
+        if i.low.is_finite() && i.high.is_finite() {
+            format!("{} [{}, {}]", f(i.mean), f(i.low), f(i.high))
+        } else {
+            f(i.mean)
+        }
+    };
+    let agent_row = |m: &crate::MetricIntervals| {
+        vec![
+            agent_label.clone(),
+            interval(&m.sharpe_ratio, false),
+            interval(&m.annual_return, true),
+            interval(&m.cumulative_return, true),
+            interval(&m.max_drawdown, true),
+        ]
+    };
+    let plain_row = |label: &str, s: &PerformanceSummary| {
+        vec![
+            label.to_string(),
+            fmt_num(s.sharpe_ratio, 2),
+            fmt_pct(s.annual_return),
+            fmt_pct(s.cumulative_return),
+            fmt_pct(s.max_drawdown),
+        ]
+    };
+    let date = |d: Option<quantrl_data::Date>| d.map_or("-".to_string(), |d| d.to_string());
+    // Blocks of (title, rows); all rows share the column widths.
+    let mut blocks: Vec<(String, Vec<Vec<String>>)> = Vec::new();
+    for (k, w) in wf.windows.iter().enumerate() {
+        let title = match wf.window_dates.get(k) {
+            Some(d) => format!(
+                "window {k}: train {} .. {}, test {} .. {}",
+                date(d.train_first),
+                date(d.train_last),
+                date(d.test_first),
+                date(d.test_last)
+            ),
+            None => format!(
+                "window {k}: train rows {:?}, test rows {:?}",
+                w.train, w.test
+            ),
+        };
+        let mut rows = Vec::new();
+        if let Some(m) = wf.per_window.get(k) {
+            rows.push(agent_row(m));
+        }
+        for r in wf.baseline_runs.iter().filter(|r| r.window == w.index) {
+            rows.push(plain_row(&r.result.label, &r.result.metrics));
+        }
+        blocks.push((title, rows));
+    }
+    let first = wf.window_dates.first().and_then(|d| d.test_first);
+    let last = wf.window_dates.last().and_then(|d| d.test_last);
+    let mut rows = vec![agent_row(&wf.overall)];
+    for b in &wf.baselines_out_of_sample {
+        rows.push(plain_row(&b.label, &b.metrics));
+    }
+    blocks.push((
+        format!(
+            "out of sample, all {} windows stitched ({} .. {}):",
+            wf.windows.len(),
+            date(first),
+            date(last)
+        ),
+        rows,
+    ));
+    let header: Vec<String> = ["", "Sharpe", "AnnRet", "CumRet", "MaxDD"]
+        .map(String::from)
+        .to_vec();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for (_, rows) in &blocks {
+        for r in rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[String]| {
+        for (k, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if k == 0 {
+                let _ = write!(out, "  {c:<w$}");
+            } else {
+                let _ = write!(out, "  {c:>w$}");
+            }
+        }
+        out.push('\n');
+    };
+    for (title, rows) in &blocks {
+        out.push_str(title);
+        out.push('\n');
+        line(&mut out, &header);
+        for r in rows {
+            line(&mut out, r);
+        }
     }
     out
 }

@@ -137,6 +137,31 @@ pub fn calendar_windows(
     Ok(windows)
 }
 
+/// `windows` with the last `embargo_rows` rows of every training span dropped, so that
+/// `embargo_rows` rows separate each training span from its test span (labels that look a few
+/// bars ahead cannot reach into the test). Checked with [`check_windows`] over `n_rows`; an
+/// error names the first window whose training span the embargo empties.
+pub fn with_embargo(
+    mut windows: Vec<Window>,
+    embargo_rows: usize,
+    n_rows: usize,
+) -> Result<Vec<Window>, EvalError> {
+    for w in &mut windows {
+        if w.train.len() <= embargo_rows {
+            return Err(EvalError::Window {
+                window: w.index,
+                reason: format!(
+                    "an embargo of {embargo_rows} rows leaves nothing of the training span {:?}",
+                    w.train
+                ),
+            });
+        }
+        w.train.end -= embargo_rows;
+    }
+    check_windows(&windows, n_rows)?;
+    Ok(windows)
+}
+
 /// Check windows for a walk-forward over `n_rows` market rows: at least one; each with a
 /// non-empty training and test span inside the data, the test after the training
 /// (`train.end <= test.start`, so they never overlap); test spans in time order without

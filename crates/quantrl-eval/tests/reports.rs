@@ -9,7 +9,8 @@ use quantrl_envs::trading::{CostModel, Market, PortfolioActions, PortfolioConfig
 use quantrl_eval::report::{self, write_files_atomically};
 use quantrl_eval::{
     BacktestPolicy, Backtester, BaselineConfig, EnvSpec, EvalError, PolicyActions, Report,
-    RunManifest, WalkForward, Window, format_table, market_hash, plots, standard_set,
+    RunManifest, WalkForward, Window, format_table, format_walk_forward_table, market_hash, plots,
+    standard_set,
 };
 
 /// A fresh, empty directory for one test, removed by [`Scratch::drop`].
@@ -480,5 +481,73 @@ fn manifest_hash_and_commit() {
     assert_eq!(quantrl_eval::git_commit(&scratch.0), None);
     if let Some(c) = quantrl_eval::git_commit(Path::new(env!("CARGO_MANIFEST_DIR"))) {
         assert_eq!(c.len(), 40);
+    }
+}
+
+/// The walk-forward table: one block per window (title with its dates, the agent's mean and
+/// interval over the two seeds, every baseline), then the stitched out-of-sample block.
+#[test]
+fn walk_forward_table_lists_every_window_and_the_aggregate() {
+    let (report, _) = report_with_walk_forward();
+    let wf = report.walk_forward.as_ref().unwrap();
+    let table = format_walk_forward_table(wf);
+    print!("{table}");
+    let lines: Vec<&str> = table.lines().collect();
+    let n_baselines = wf.baselines_out_of_sample.len();
+    assert!(
+        n_baselines >= 3,
+        "cash, buy-and-hold, equal weight at least"
+    );
+    // Three blocks of a title, a header, the agent and the baselines.
+    assert_eq!(lines.len(), 3 * (3 + n_baselines), "{table}");
+    for (k, block) in lines.chunks(3 + n_baselines).enumerate() {
+        if k < 2 {
+            let d = &wf.window_dates[k];
+            assert!(
+                block[0].starts_with(&format!("window {k}: train ")),
+                "{}",
+                block[0]
+            );
+            assert!(
+                block[0].contains(&d.test_first.unwrap().to_string())
+                    && block[0].contains(&d.train_last.unwrap().to_string()),
+                "{}",
+                block[0]
+            );
+        } else {
+            assert!(
+                block[0].starts_with("out of sample, all 2 windows"),
+                "{}",
+                block[0]
+            );
+        }
+        for h in ["Sharpe", "AnnRet", "CumRet", "MaxDD"] {
+            assert!(block[1].contains(h), "{h}: {}", block[1]);
+        }
+        // Two seeds: the agent's cells carry an interval.
+        assert!(
+            block[2].trim_start().starts_with("agent (2 seeds)"),
+            "{}",
+            block[2]
+        );
+        assert!(
+            block[2].contains('[') && block[2].contains(']'),
+            "{}",
+            block[2]
+        );
+        let sharpe = match k {
+            2 => wf.overall.sharpe_ratio.mean,
+            _ => wf.per_window[k].sharpe_ratio.mean,
+        };
+        assert!(block[2].contains(&format!("{sharpe:.2}")), "{}", block[2]);
+        for b in &wf.baselines_out_of_sample {
+            assert!(
+                block[3..]
+                    .iter()
+                    .any(|l| l.trim_start().starts_with(&b.label)),
+                "{} missing from {block:?}",
+                b.label
+            );
+        }
     }
 }

@@ -8,7 +8,7 @@ use quantrl_data::split::{WalkForwardConfig, WindowMode};
 use quantrl_envs::trading::{CostModel, Market, PositionActions, SingleAssetConfig, TradingConfig};
 use quantrl_eval::{
     BacktestPolicy, Backtester, EnvSpec, EvalError, PerformanceSummary, PolicyActions,
-    SummaryConfig, WalkForward, Window, calendar_windows, check_windows, row_windows,
+    SummaryConfig, WalkForward, Window, calendar_windows, check_windows, row_windows, with_embargo,
 };
 
 /// Weekdays from 2018-01-01 (a Monday) to 2021-12-31.
@@ -61,6 +61,30 @@ fn calendar_windows_train_on_block_k_and_test_on_block_k_plus_1() {
         calendar_windows(&dates[..100], 12, 12).is_err(),
         "no window fits"
     );
+}
+
+#[test]
+fn an_embargo_separates_training_from_test() {
+    let dates = weekdays();
+    let plain = calendar_windows(&dates, 12, 12).unwrap();
+    let w = with_embargo(plain.clone(), 5, dates.len()).unwrap();
+    for (a, b) in plain.iter().zip(&w) {
+        assert_eq!(b.train.start, a.train.start);
+        assert_eq!(b.train.end + 5, a.train.end);
+        assert_eq!(b.test, a.test);
+        assert_eq!(
+            b.test.start - b.train.end,
+            5,
+            "five rows between train and test"
+        );
+    }
+    let too_long = plain[0].train.len();
+    match with_embargo(plain, too_long, dates.len()) {
+        Err(EvalError::Window { window: 0, reason }) => {
+            assert!(reason.contains("embargo"), "{reason}")
+        }
+        other => panic!("expected a window error, got {other:?}"),
+    }
 }
 
 #[test]

@@ -3,11 +3,15 @@
 use std::sync::Arc;
 
 use quantrl_core::EnvError;
+use quantrl_data::synthetic::PlantedSignalConfig;
 use quantrl_data::{
-    Date, FeatureConfig, FeatureMatrix, Ohlcv, PricePanel, embedded, featurize_panel,
+    Date, FeatureConfig, FeatureMatrix, Ohlcv, PricePanel, embedded, featurize_ohlcv,
+    featurize_panel,
 };
 
-use super::{Market, PortfolioActions, PortfolioConfig, TradingConfig};
+use super::{
+    Market, PortfolioActions, PortfolioConfig, PositionActions, SingleAssetConfig, TradingConfig,
+};
 
 fn data_err(e: quantrl_data::DataError) -> EnvError {
     EnvError::MarketData {
@@ -157,6 +161,55 @@ pub fn sp500_regimes_config(num_envs: usize, rows: std::ops::Range<usize>) -> Po
     }
 }
 
+/// The embedded GOOGL daily bars as a one-asset [`Market`] (close, open, volume) with the
+/// default features normalized on the training span only, and that span: the first 80% of
+/// the rows (the rest is left for out-of-sample tests).
+pub fn googl_market() -> Result<(Arc<Market>, std::ops::Range<usize>), EnvError> {
+    let bars = embedded::googl().map_err(data_err)?;
+    let features = featurize_ohlcv(&bars, &FeatureConfig::default(), None).map_err(data_err)?;
+    let train = 0..bars.len() * 4 / 5;
+    let (scaled, _) = features.normalized(train.clone()).map_err(data_err)?;
+    Ok((Arc::new(market_from_ohlcv(&bars, &scaled, "GOOGL")?), train))
+}
+
+/// The planted-signal market of the registry's `synthetic-signal`: 5000 steps of
+/// [`PlantedSignalConfig::default`] (a persistent AR(1) signal, `phi = 0.9`, observed with
+/// noise, loading `beta = 0.002` on the next return) drawn with `seed`, one asset `SYN` whose
+/// only feature is the noisy observation `o_t` of the signal (known at row `t`), and the
+/// training span: the first 80% of the rows.
+pub fn planted_signal_market(seed: u64) -> Result<(Arc<Market>, std::ops::Range<usize>), EnvError> {
+    let config = PlantedSignalConfig {
+        n_steps: 5000,
+        ..PlantedSignalConfig::default()
+    };
+    let path = config.generate(seed).map_err(data_err)?;
+    // Row t: price t and the observation made at t (the last price has no observation).
+    let n = path.observed.len();
+    let market = Market::from_close(1, path.path.prices[..n].to_vec())?
+        .with_features(
+            vec!["observed_signal".into()],
+            path.observed.iter().map(|&o| o as f32).collect(),
+            0,
+        )?
+        .with_asset_names(vec!["SYN".into()])?;
+    Ok((Arc::new(market), 0..n * 4 / 5))
+}
+
+/// A single-asset environment on `rows` of a market: short, flat or long the whole NAV,
+/// default costs, a one-row observation window, one-year episodes from random starts.
+pub fn long_short_config(num_envs: usize, rows: std::ops::Range<usize>) -> SingleAssetConfig {
+    SingleAssetConfig {
+        trading: TradingConfig {
+            num_envs,
+            window: 1,
+            span_start: Some(rows.start),
+            span_end: Some(rows.end),
+            ..Default::default()
+        },
+        actions: PositionActions::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +221,18 @@ mod tests {
         assert!(m.n_features() > 20);
         assert!(end > 5000 && end < m.n_steps());
         assert!(m.first_valid() < 100);
+    }
+
+    #[test]
+    fn googl_and_planted_signal_markets_are_causal_splits() {
+        let (m, train) = googl_market().unwrap();
+        assert_eq!(m.n_assets(), 1);
+        assert!(train.end > 1000 && train.end < m.n_steps());
+        let (m, train) = planted_signal_market(7).unwrap();
+        assert_eq!((m.n_assets(), m.n_features(), m.n_steps()), (1, 1, 5000));
+        assert_eq!(train, 0..4000);
+        let (again, _) = planted_signal_market(7).unwrap();
+        assert_eq!(m.close_all(), again.close_all(), "seeded");
     }
 
     #[test]

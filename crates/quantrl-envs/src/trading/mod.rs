@@ -31,7 +31,8 @@ pub use env::{
     RewardKind, RiskLimits, SingleAssetConfig, SingleAssetEnv, StepInfo, TradingConfig, TradingEnv,
 };
 pub use from_data::{
-    Sp500Split, default_test_start, default_validation_start, market_from_ohlcv, market_from_panel,
-    row_of_date, sp500_market, sp500_regimes_config, sp500_split,
+    Sp500Split, default_test_start, default_validation_start, googl_market, long_short_config,
+    market_from_ohlcv, market_from_panel, planted_signal_market, row_of_date, sp500_market,
+    sp500_regimes_config, sp500_split,
 };
 pub use market::{DEFAULT_ESTIMATION_WINDOW, Market};
