@@ -121,11 +121,17 @@ where
     Ok(())
 }
 
-/// The label of a trained policy in reports: `agent (GRU PPO)`, `agent (MLP PPO)`.
+/// The label of a trained policy in reports: `agent (GRU PPO)`, `agent (MLP PPO)`, and with a
+/// distributional critic `agent (GRU dist-PPO, CVaR)`.
 pub(crate) fn agent_label(config: &TrainConfig) -> String {
-    match &config.policy.encoder {
-        Some(e) => format!("agent ({} PPO)", format!("{:?}", e.kind).to_uppercase()),
-        None => "agent (MLP PPO)".to_string(),
+    let net = match &config.policy.encoder {
+        Some(e) => format!("{:?}", e.kind).to_uppercase(),
+        None => "MLP".to_string(),
+    };
+    match &config.ppo.distributional {
+        Some(d) if d.cvar.is_some() => format!("agent ({net} dist-PPO, CVaR)"),
+        Some(_) => format!("agent ({net} dist-PPO)"),
+        None => format!("agent ({net} PPO)"),
     }
 }
 
