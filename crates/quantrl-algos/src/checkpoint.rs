@@ -389,27 +389,24 @@ where
         config.validate()?;
         let model = build_model::<B, M>(&state, model_bytes, dir, device)?;
         let optim_path = dir.join(OPTIM);
-        let optim_record: crate::optimizer::AnyOptimizerRecord<M, B> = if config
-            .optimizer
-            .upgd_settings()
-            .is_some()
-        {
-            let r = decode::<B, <quantrl_optim::Upgd<B, RngNoise> as Optimizer<M, B>>::Record>(
-                optim_bytes,
-                &optim_path,
-                device,
-            )?;
-            (None, Some(r))
-        } else {
-            let r = decode::<
+        let optim_record: crate::optimizer::AnyOptimizerRecord<M, B> =
+            if config.optimizer.upgd_settings().is_some() {
+                let r = decode::<B, <quantrl_optim::Upgd<B, RngNoise> as Optimizer<M, B>>::Record>(
+                    optim_bytes,
+                    &optim_path,
+                    device,
+                )?;
+                (None, Some(r))
+            } else {
+                let r = decode::<
                 B,
                 <burn::optim::adaptor::OptimizerAdaptor<burn::optim::AdamW, M, B> as Optimizer<
                     M,
                     B,
                 >>::Record,
             >(optim_bytes, &optim_path, device)?;
-            (Some(r), None)
-        };
+                (Some(r), None)
+            };
         let mut learner = Self::new(config, env, device)?;
         let shapes = state_shapes(&model, device);
         let n = learner.config.ppo.n_envs;
