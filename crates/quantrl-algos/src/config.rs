@@ -469,7 +469,11 @@ mod tests {
         let mut n = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "toml") {
+            // Walk-forward configs are another format (the CLI's own test checks them).
+            let walk_forward = path
+                .file_name()
+                .is_some_and(|f| f.to_string_lossy().starts_with("walk_forward"));
+            if path.extension().is_some_and(|e| e == "toml") && !walk_forward {
                 let text = std::fs::read_to_string(&path).unwrap();
                 TrainConfig::from_toml(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 n += 1;
