@@ -217,6 +217,33 @@ impl MeanInterval {
     }
 }
 
+impl MeanInterval {
+    /// The interval intersected with the range `[lo, hi]` a metric can take (a max drawdown
+    /// lies in `[-1, 0]`, a cumulative return is at least `-1`): with few seeds and a skewed
+    /// metric the symmetric t interval can reach values no run can have; the truncated
+    /// interval keeps the same coverage (the true mean lies in the range). The mean and the
+    /// standard deviation are unchanged, the range is widened to hold the mean if it does not
+    /// (e.g. a NAV that went negative), and NaN bounds stay NaN.
+    ///
+    /// ```
+    /// use quantrl_eval::MeanInterval;
+    /// let dd = MeanInterval::of(&[-0.05, -0.1, -0.9], 0.95)?.clamped(-1.0, 0.0);
+    /// assert_eq!((dd.low, dd.high), (-1.0, 0.0));
+    /// # Ok::<(), quantrl_eval::EvalError>(())
+    /// ```
+    pub fn clamped(mut self, lo: f64, hi: f64) -> Self {
+        let (lo, hi) = if self.mean.is_nan() {
+            (lo, hi)
+        } else {
+            (lo.min(self.mean), hi.max(self.mean))
+        };
+        let clip = |x: f64| if x.is_nan() { x } else { x.clamp(lo, hi) };
+        self.low = clip(self.low);
+        self.high = clip(self.high);
+        self
+    }
+}
+
 /// Check a confidence level, naming the field.
 pub(crate) fn check_level(field: &str, level: f64) -> Result<(), ConfigError> {
     check_open(field, level, 0.0, 1.0)
@@ -225,6 +252,29 @@ pub(crate) fn check_level(field: &str, level: f64) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clamped_intervals_stay_in_range_and_keep_the_mean() {
+        // Cumulative returns of three seeds: the t interval goes below -100%.
+        let ci = MeanInterval::of(&[0.2, 0.1, 9.0], 0.95).unwrap();
+        assert!(ci.low < -1.0);
+        let c = ci.clone().clamped(-1.0, f64::INFINITY);
+        assert_eq!(
+            (c.low, c.high, c.mean, c.std),
+            (-1.0, ci.high, ci.mean, ci.std)
+        );
+        // A mean outside the range widens it instead of being excluded.
+        let c = MeanInterval::of(&[-1.5, -1.2, -1.3], 0.95)
+            .unwrap()
+            .clamped(-1.0, 0.0);
+        assert!(
+            c.low <= c.mean && c.mean <= c.high && c.high <= 0.0,
+            "{c:?}"
+        );
+        // One value: NaN bounds stay NaN.
+        let c = MeanInterval::of(&[0.5], 0.95).unwrap().clamped(0.0, 1.0);
+        assert!(c.low.is_nan() && c.high.is_nan());
+    }
 
     #[test]
     fn t_quantiles_match_closed_forms_and_tables() {

@@ -499,24 +499,28 @@ pub struct MetricIntervals {
 }
 
 impl MetricIntervals {
-    /// The intervals of `summaries` (one per seed) at `level`.
+    /// The intervals of `summaries` (one per seed) at `level`, each truncated to the range
+    /// its metric can take ([`MeanInterval::clamped`]: returns and expected shortfall at
+    /// least -100%, drawdown in `[-100%, 0]`, volatility and turnover non-negative, win rate
+    /// in `[0, 1]`).
     pub fn across(summaries: &[&PerformanceSummary], level: f64) -> Result<Self, EvalError> {
-        let of = |f: &dyn Fn(&PerformanceSummary) -> f64| {
+        let of = |f: &dyn Fn(&PerformanceSummary) -> f64, lo: f64, hi: f64| {
             let v: Vec<f64> = summaries.iter().map(|s| f(s)).collect();
-            MeanInterval::of(&v, level)
+            MeanInterval::of(&v, level).map(|i| i.clamped(lo, hi))
         };
+        let inf = f64::INFINITY;
         Ok(Self {
-            sharpe_ratio: of(&|s| s.sharpe_ratio)?,
-            sortino_ratio: of(&|s| s.sortino_ratio)?,
-            annual_return: of(&|s| s.annual_return)?,
-            annual_volatility: of(&|s| s.annual_volatility)?,
-            max_drawdown: of(&|s| s.max_drawdown)?,
-            calmar_ratio: of(&|s| s.calmar_ratio)?,
-            cumulative_return: of(&|s| s.cumulative_return)?,
-            expected_shortfall: of(&|s| s.expected_shortfall)?,
-            win_rate: of(&|s| s.win_rate)?,
-            turnover: of(&|s| s.turnover.unwrap_or(f64::NAN))?,
-            exposure: of(&|s| s.exposure.unwrap_or(f64::NAN))?,
+            sharpe_ratio: of(&|s| s.sharpe_ratio, -inf, inf)?,
+            sortino_ratio: of(&|s| s.sortino_ratio, -inf, inf)?,
+            annual_return: of(&|s| s.annual_return, -1.0, inf)?,
+            annual_volatility: of(&|s| s.annual_volatility, 0.0, inf)?,
+            max_drawdown: of(&|s| s.max_drawdown, -1.0, 0.0)?,
+            calmar_ratio: of(&|s| s.calmar_ratio, -inf, inf)?,
+            cumulative_return: of(&|s| s.cumulative_return, -1.0, inf)?,
+            expected_shortfall: of(&|s| s.expected_shortfall, -1.0, inf)?,
+            win_rate: of(&|s| s.win_rate, 0.0, 1.0)?,
+            turnover: of(&|s| s.turnover.unwrap_or(f64::NAN), 0.0, inf)?,
+            exposure: of(&|s| s.exposure.unwrap_or(f64::NAN), -inf, inf)?,
         })
     }
 
