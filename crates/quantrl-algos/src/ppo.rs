@@ -147,14 +147,10 @@ where
         let state = model.valid().initial_state(n_envs, device);
         let rollout = config.ppo.n_steps * n_envs;
         let regimes = match config.ppo.irm {
-            Some(_) if env.regime_label(0).is_none() => {
-                return Err(ConfigError::Inconsistent(format!(
-                    "ppo.irm needs regime labels, and the environment {} gives none",
-                    env.name()
-                ))
-                .into());
+            Some(_) => {
+                check_regime_labels(&env)?;
+                Some(vec![0u32; rollout])
             }
-            Some(_) => Some(vec![0u32; rollout]),
             None => None,
         };
         let dist = config.ppo.distributional.as_ref().map(|d| DistState {
@@ -243,12 +239,8 @@ where
             ))
             .into());
         }
-        if self.regimes.is_some() && env.regime_label(0).is_none() {
-            return Err(ConfigError::Inconsistent(format!(
-                "ppo.irm needs regime labels, and the environment {} gives none",
-                env.name()
-            ))
-            .into());
+        if self.regimes.is_some() {
+            check_regime_labels(&env)?;
         }
         env.reset(Some(seed), &mut self.batch);
         self.episode_starts.fill(1.0);
@@ -374,40 +366,31 @@ where
                         &self.device,
                     ));
                 let final_obs = host_to_tensor(&final_obs, k, d, &self.device);
-                let v = match &mut self.dist {
-                    None => tensor_to_host(policy.step_values(final_obs, state, &zeros[..k])),
-                    Some(dist) => {
-                        let out = policy.step(final_obs, state, &zeros[..k]);
-                        let reduced = reduced_quantiles(out.quantiles, dist.config.twin_reduction);
-                        let q = dist.buffer.n_quantiles;
-                        for (j, &i) in truncated_rows.iter().enumerate() {
-                            let r = base + i;
-                            dist.buffer.final_quantiles[r * q..(r + 1) * q]
-                                .copy_from_slice(&reduced[j * q..(j + 1) * q]);
-                        }
-                        tensor_to_host(out.values)
+                let (v, reduced) =
+                    values_and_quantiles(&policy, &self.dist, final_obs, state, &zeros[..k]);
+                if let (Some(dist), Some(reduced)) = (&mut self.dist, reduced) {
+                    let q = dist.buffer.n_quantiles;
+                    for (j, &i) in truncated_rows.iter().enumerate() {
+                        let r = base + i;
+                        dist.buffer.final_quantiles[r * q..(r + 1) * q]
+                            .copy_from_slice(&reduced[j * q..(j + 1) * q]);
                     }
-                };
+                }
                 for (j, &i) in truncated_rows.iter().enumerate() {
                     self.buffer.rewards[base + i] += gamma * v[j];
                 }
             }
         }
         let last_obs = host_to_tensor(&self.batch.obs, n, d, &self.device);
-        let last_values = match &mut self.dist {
-            None => tensor_to_host(policy.step_values(
-                last_obs,
-                self.state.clone(),
-                &self.episode_starts,
-            )),
-            Some(dist) => {
-                let out = policy.step(last_obs, self.state.clone(), &self.episode_starts);
-                dist.buffer.last_quantiles =
-                    reduced_quantiles(out.quantiles, dist.config.twin_reduction);
-                tensor_to_host(out.values)
-            }
-        };
+        let (last_values, last_quantiles) = values_and_quantiles(
+            &policy,
+            &self.dist,
+            last_obs,
+            self.state.clone(),
+            &self.episode_starts,
+        );
         if let Some(dist) = &mut self.dist {
+            dist.buffer.last_quantiles = last_quantiles.expect("a distributional critic");
             let p = &self.config.ppo;
             nstep_quantile_targets(
                 &mut dist.buffer,
@@ -949,6 +932,40 @@ impl Minibatch {
         self.val.clear();
         self.ret.clear();
         self.mask.clear();
+    }
+}
+
+/// An IRM penalty needs the environment's regime labels.
+fn check_regime_labels<E: VecEnv>(env: &E) -> Result<(), AlgoError> {
+    match env.regime_label(0) {
+        Some(_) => Ok(()),
+        None => Err(ConfigError::Inconsistent(format!(
+            "ppo.irm needs regime labels, and the environment {} gives none",
+            env.name()
+        ))
+        .into()),
+    }
+}
+
+/// The values of one step on the host and, with a distributional critic, its reduced
+/// quantiles (`[batch * N]`); without one only the (cheaper) value path runs.
+fn values_and_quantiles<B: burn::tensor::backend::Backend, M: PolicyNetwork<B>>(
+    policy: &M,
+    dist: &Option<DistState>,
+    obs: Tensor<B, 2>,
+    state: EncoderState<B>,
+    episode_start: &[f32],
+) -> (Vec<f32>, Option<Vec<f32>>) {
+    match dist {
+        None => (
+            tensor_to_host(policy.step_values(obs, state, episode_start)),
+            None,
+        ),
+        Some(dist) => {
+            let out = policy.step(obs, state, episode_start);
+            let reduced = reduced_quantiles(out.quantiles, dist.config.twin_reduction);
+            (tensor_to_host(out.values), Some(reduced))
+        }
     }
 }
 
