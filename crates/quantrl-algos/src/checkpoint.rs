@@ -34,7 +34,9 @@ use serde::{Deserialize, Serialize};
 use crate::optimizer::AnyOptimizer;
 
 use crate::network::{PolicyNetwork, state_from_host, state_shapes};
-use crate::{AlgoError, CheckpointError, EpisodeTracker, Ppo, TrainConfig};
+use crate::{
+    AlgoError, CheckpointError, EpisodeTracker, NormalizerState, Ppo, RunningMeanStd, TrainConfig,
+};
 
 /// The checkpoint format this build writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -97,6 +99,11 @@ pub struct CheckpointState {
     /// objective; absent otherwise and in older checkpoints).
     #[serde(default)]
     pub cvar_objective: Option<CvarObjective>,
+    /// Observation and reward normalization statistics (`ppo.normalize`; absent otherwise and
+    /// in older checkpoints). The network's own copy of the observation statistics is in its
+    /// weights.
+    #[serde(default)]
+    pub normalizer: Option<NormalizerState>,
 }
 
 /// FNV-1a, 64 bits.
@@ -335,6 +342,7 @@ where
             files,
             optimizer_noise: self.optim.noise_rng().cloned(),
             cvar_objective: self.dist.as_ref().and_then(|d| d.objective.clone()),
+            normalizer: self.norm.clone(),
         };
         let path = dir.join(STATE);
         let text = serde_json::to_string_pretty(&state).expect("checkpoint state serializes");
@@ -441,6 +449,35 @@ where
             .load_record(optim_record);
         if let (Some(dist), Some(objective)) = (&mut learner.dist, state.cvar_objective) {
             dist.objective = Some(objective);
+        }
+        if learner.norm.is_some() {
+            let mut norm = state.normalizer.filter(|s| {
+                let fits = |r: &Option<RunningMeanStd>, dim: usize| {
+                    r.as_ref().is_none_or(|r| {
+                        r.dim() == dim
+                            && r.count.is_finite()
+                            && r.mean.iter().chain(&r.var).all(|v| v.is_finite())
+                    })
+                };
+                let want = learner.norm.as_ref().expect("checked");
+                s.obs.is_some() == want.obs.is_some()
+                    && s.ret.is_some() == want.ret.is_some()
+                    && fits(&s.obs, learner.obs_dim_())
+                    && fits(&s.ret, 1)
+                    && s.returns.len() == n
+                    && s.returns.iter().all(|v| v.is_finite())
+            });
+            let Some(norm) = norm.as_mut() else {
+                return Err(corrupt(
+                    &dir.join(STATE),
+                    "the normalization statistics are missing or do not fit ppo.normalize",
+                )
+                .into());
+            };
+            if state.env_state.is_none() {
+                norm.returns.fill(0.0);
+            }
+            learner.norm = Some(norm.clone());
         }
         learner.model = model;
         learner.rng = state.rng;

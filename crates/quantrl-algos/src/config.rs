@@ -6,7 +6,7 @@ use quantrl_nets::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{DistributionalConfig, IrmPenaltyConfig, OptimizerConfig};
+use crate::{DistributionalConfig, IrmPenaltyConfig, NormalizeConfig, OptimizerConfig};
 
 /// PPO hyperparameters. Defaults are the RL-Zoo CartPole-v1 settings on top of SB3's PPO
 /// defaults.
@@ -49,6 +49,9 @@ pub struct PpoConfig {
     pub distributional: Option<DistributionalConfig>,
     /// An IRM penalty across the environment's regime labels; `None` (the default) for none.
     pub irm: Option<IrmPenaltyConfig>,
+    /// Observation and reward normalization (SB3's `VecNormalize`, see
+    /// [`crate::normalize`]); `None` (the default): neither.
+    pub normalize: Option<NormalizeConfig>,
     /// Recurrent policies only: length of the training sequences (backpropagation through
     /// time). Each environment's `n_steps` are cut into chunks of `seq_len` steps, each
     /// starting from the recurrent state stored at rollout time; a last, shorter chunk is
@@ -83,6 +86,7 @@ impl Default for PpoConfig {
             value_lr_multiplier: 1.0,
             distributional: None,
             irm: None,
+            normalize: None,
             seq_len: None,
         }
     }
@@ -135,6 +139,9 @@ impl PpoConfig {
         check_positive("ppo.value_lr_multiplier", self.value_lr_multiplier)?;
         if let Some(d) = &self.distributional {
             d.validate()?;
+        }
+        if let Some(n) = &self.normalize {
+            n.validate()?;
         }
         if let Some(irm) = &self.irm {
             irm.validate()?;
@@ -384,9 +391,14 @@ impl TrainConfig {
     /// The network for an environment with `obs_dim` inputs and `n_actions` actions: the
     /// policy config, the critic the PPO config asks for, weights seeded from `seed`.
     pub fn network(&self, obs_dim: usize, n_actions: usize) -> ActorCriticConfig {
-        let base = self
+        let mut base = self
             .policy
             .network(obs_dim, n_actions, derive_seed(self.seed, 1));
+        if let Some(n) = self.ppo.normalize.as_ref().filter(|n| n.obs) {
+            base = base
+                .with_normalize_obs(true)
+                .with_clip_obs(n.clip_obs as f32);
+        }
         match &self.ppo.distributional {
             Some(d) => d.network(base),
             None => base,
@@ -403,6 +415,13 @@ impl TrainConfig {
         let base = self
             .policy
             .recurrent_network(obs_dim, n_actions, derive_seed(self.seed, 1))?;
+        let base = match (&self.ppo.normalize, base) {
+            (Some(n), Some(base)) if n.obs => Some(
+                base.with_normalize_obs(true)
+                    .with_clip_obs(n.clip_obs as f32),
+            ),
+            (_, base) => base,
+        };
         Ok(match (&self.ppo.distributional, base) {
             (Some(d), Some(base)) => Some(d.recurrent_network(base)),
             (_, base) => base,

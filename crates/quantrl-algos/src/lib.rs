@@ -9,8 +9,9 @@
 //!
 //! Options, each off by default: a [`distributional`] quantile critic with
 //! twin critics and a CVaR objective, the [`optimizer`] (AdamW, UPGD, AdaUPGD, with
-//! parameter groups), and an [`irm`] penalty across the regimes an environment labels,
-//! with sparse IRM's feature selection.
+//! parameter groups), an [`irm`] penalty across the regimes an environment labels,
+//! with sparse IRM's feature selection, and observation and reward [`normalize`]ation
+//! (SB3's `VecNormalize`).
 //!
 //! ```no_run
 //! use burn::backend::{Autodiff, NdArray};
@@ -36,6 +37,7 @@ pub mod gae;
 pub mod irm;
 mod metrics;
 pub mod network;
+pub mod normalize;
 pub mod optimizer;
 pub mod policy;
 mod ppo;
@@ -48,6 +50,7 @@ pub use events::{Callback, EpisodeTracker, EvalStats, TrainEvent, UpdateStats};
 pub use irm::{IrmPenaltyConfig, IrmTarget, MaskedFeatures, SparseIrmConfig, sparse_irm};
 pub use metrics::MetricsWriter;
 pub use network::{PolicyNetwork, PolicyStep, SequenceBatch, TrainForward};
+pub use normalize::{NormalizeConfig, NormalizerState, RunningMeanStd};
 pub use optimizer::{AdaUpgdConfig, AnyOptimizer, OptimizerConfig, UpgdConfig};
 pub use policy::Agent;
 pub use ppo::{

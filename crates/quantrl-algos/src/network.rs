@@ -125,6 +125,16 @@ pub trait PolicyNetwork<B: Backend>: Module<B> + Clone {
     /// Parameters of the value head (the value learning-rate group).
     fn value_param_ids(&self) -> Vec<ParamId>;
 
+    /// The observation normalizer's `(mean, var)`, when the network normalizes its inputs
+    /// (see [`crate::normalize`]).
+    fn obs_stats(&self) -> Option<(Vec<f32>, Vec<f32>)>;
+
+    /// The same network with new observation statistics (unchanged when it has no
+    /// normalizer).
+    fn with_obs_stats(self, mean: &[f32], var: &[f32]) -> Self
+    where
+        Self: Sized;
+
     /// [`forward_sequences`](Self::forward_sequences) for a training step. A network may run
     /// parts of it outside Burn's autodiff (`host_fast_path`, e.g. GRU/LSTM backpropagation
     /// through time on the CPU) and return their gradients in [`TrainForward::host`]; by
@@ -270,6 +280,14 @@ impl<B: Backend> PolicyNetwork<B> for ActorCritic<B> {
     fn value_param_ids(&self) -> Vec<ParamId> {
         self.value_head_param_ids()
     }
+
+    fn obs_stats(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        self.obs_normalizer().map(|n| n.stats())
+    }
+
+    fn with_obs_stats(self, mean: &[f32], var: &[f32]) -> Self {
+        Self::with_obs_stats(self, mean, var)
+    }
 }
 
 impl<B: Backend> PolicyNetwork<B> for RecurrentActorCritic<B> {
@@ -342,6 +360,14 @@ impl<B: Backend> PolicyNetwork<B> for RecurrentActorCritic<B> {
 
     fn value_param_ids(&self) -> Vec<ParamId> {
         self.value_head_param_ids()
+    }
+
+    fn obs_stats(&self) -> Option<(Vec<f32>, Vec<f32>)> {
+        self.obs_normalizer().map(|n| n.stats())
+    }
+
+    fn with_obs_stats(self, mean: &[f32], var: &[f32]) -> Self {
+        Self::with_obs_stats(self, mean, var)
     }
 
     fn forward_sequences_train(

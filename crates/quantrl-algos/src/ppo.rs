@@ -53,8 +53,8 @@ use crate::optimizer::AnyOptimizer;
 use crate::network::{PolicyNetwork, SequenceBatch, sequence_obs, sequence_state, state_shapes};
 use crate::policy::{host_to_tensor, log_sum_exp, select_actions, tensor_to_host};
 use crate::{
-    AlgoError, Callback, EpisodeTracker, EvalStats, RolloutBuffer, TrainConfig, TrainEvent,
-    UpdateStats, gae::compute_gae,
+    AlgoError, Callback, EpisodeTracker, EvalStats, NormalizerState, RolloutBuffer, TrainConfig,
+    TrainEvent, UpdateStats, gae::compute_gae,
 };
 
 /// The optimizer PPO trains with: the configured one ([`crate::OptimizerConfig`]: AdamW, UPGD
@@ -99,6 +99,8 @@ pub struct Ppo<B: AutodiffBackend, E: VecEnv, M: AutodiffModule<B> = ActorCritic
     pub(crate) dist: Option<DistState>,
     /// Regime label of every sample of the rollout, when an IRM penalty is configured.
     pub(crate) regimes: Option<Vec<u32>>,
+    /// Observation and reward normalization statistics, when configured.
+    pub(crate) norm: Option<NormalizerState>,
     n_actions: usize,
     obs_dim: usize,
 }
@@ -158,9 +160,15 @@ where
             objective: d.cvar.as_ref().map(|c| c.objective.clone()),
             config: d.clone(),
         });
+        let norm = config
+            .ppo
+            .normalize
+            .as_ref()
+            .map(|c| NormalizerState::new(c, n_envs, obs_dim));
         Ok(Self {
             dist,
             regimes,
+            norm,
             buffer,
             state,
             episode_starts: vec![1.0; n_envs],
@@ -249,6 +257,9 @@ where
             .valid()
             .initial_state(self.config.ppo.n_envs, &self.device);
         self.episodes = EpisodeTracker::new(self.config.ppo.n_envs, 100);
+        if let Some(norm) = &mut self.norm {
+            norm.returns.fill(0.0);
+        }
         Ok(std::mem::replace(&mut self.env, env))
     }
 
@@ -286,6 +297,9 @@ where
         let mut log_probs = vec![0f32; n];
         let mut truncated_rows: Vec<usize> = Vec::with_capacity(n);
         let zeros = vec![0f32; n];
+        // Training rewards (scaled when reward normalization is on) and episode ends.
+        let (mut rewards, mut dones) = (vec![0f32; n], vec![false; n]);
+        let clip_reward = self.config.ppo.normalize.as_ref().map(|c| c.clip_reward);
         for t in 0..self.config.ppo.n_steps {
             let base = t * n;
             if t % seq_len == 0 {
@@ -338,17 +352,24 @@ where
             self.num_timesteps += n as u64;
 
             truncated_rows.clear();
+            rewards.copy_from_slice(&self.batch.rewards);
+            for (i, d) in dones.iter_mut().enumerate() {
+                *d = self.batch.done(i);
+            }
+            if let (Some(norm), Some(clip)) = (&mut self.norm, clip_reward) {
+                norm.scale_rewards(&mut rewards, &dones, self.config.ppo.gamma, clip);
+            }
             for i in 0..n {
-                let done = self.batch.done(i);
+                let done = dones[i];
                 self.episodes.record(i, self.batch.rewards[i], done);
-                self.buffer.rewards[base + i] = self.batch.rewards[i];
+                self.buffer.rewards[base + i] = rewards[i];
                 self.episode_starts[i] = done as u8 as f32;
                 let cut = self.batch.truncated[i] && !self.batch.terminated[i];
                 if cut {
                     truncated_rows.push(i);
                 }
                 if let Some(dist) = &mut self.dist {
-                    dist.buffer.rewards[base + i] = self.batch.rewards[i];
+                    dist.buffer.rewards[base + i] = rewards[i];
                     dist.buffer.truncated[base + i] = cut;
                 }
             }
@@ -707,6 +728,7 @@ where
                 None => objective_weight(objective),
             });
         }
+        self.update_obs_stats();
         let (ep_return_mean, ep_length_mean) = self.episodes.means();
         Ok(UpdateStats {
             timesteps: self.num_timesteps,
@@ -732,6 +754,17 @@ where
             cvar_weight,
             irm_penalty,
         })
+    }
+
+    /// Move the observation statistics with the rollout just trained on and hand them to the
+    /// network (see [`crate::normalize`]).
+    fn update_obs_stats(&mut self) {
+        let Some(rms) = self.norm.as_mut().and_then(|n| n.obs.as_mut()) else {
+            return;
+        };
+        rms.update(&self.buffer.obs);
+        let (mean, var) = rms.as_f32();
+        self.model = self.model.clone().with_obs_stats(&mean, &var);
     }
 
     /// Copy the training sequences `seqs` out of the buffer into `mb` (reused between

@@ -15,7 +15,7 @@ use burn::tensor::{Tensor, backend::Backend};
 use quantrl_core::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::{Activation, Mlp, ParallelMlp, mlp::linear_orthogonal};
+use crate::{Activation, Mlp, ObsNormalizer, ParallelMlp, mlp::linear_orthogonal};
 
 /// Configuration of an [`ActorCritic`].
 #[derive(Config, Debug)]
@@ -50,6 +50,13 @@ pub struct ActorCriticConfig {
     /// How the twin critics' distributions combine into one (used when `twin_critic`).
     #[config(default = "CriticReduction::MinOfMeans")]
     pub critic_reduction: CriticReduction,
+    /// Normalize observations in front of the trunks with statistics the learner sets
+    /// ([`ObsNormalizer`]); off by default.
+    #[config(default = false)]
+    pub normalize_obs: bool,
+    /// Clip bound of the normalized observations (with `normalize_obs`).
+    #[config(default = 10.0)]
+    pub clip_obs: f32,
 }
 
 /// How two (or more) quantile critics combine into one distribution `[batch, N]`.
@@ -145,6 +152,8 @@ pub struct ActorCritic<B: Backend> {
     /// The second quantile critic's head (an `Option`, so that records written before it
     /// existed still load: a missing optional field reads as `None`).
     twin_value_head: Option<Linear<B>>,
+    /// Observation normalization in front of the trunks (an `Option` for the same reason).
+    obs_norm: Option<ObsNormalizer<B>>,
     #[module(skip)]
     n_quantiles: usize,
     #[module(skip)]
@@ -209,6 +218,9 @@ impl ActorCriticConfig {
             policy_head,
             value_head,
             twin_value_head,
+            obs_norm: self
+                .normalize_obs
+                .then(|| ObsNormalizer::new(self.obs_dim, self.clip_obs, device)),
             n_quantiles: self.n_quantiles,
             critic_reduction: self.critic_reduction,
         }
@@ -231,6 +243,10 @@ impl<B: Backend> ActorCritic<B> {
     ///   quantiles `[batch, n_critics, N]`
     pub fn forward(&self, obs: Tensor<B, 2>) -> ActorCriticOutput<B> {
         let [n, _] = obs.dims();
+        let obs = match &self.obs_norm {
+            Some(norm) => norm.forward(obs),
+            None => obs,
+        };
         if let Some(mlp) = &self.shared {
             let h = mlp.forward(obs);
             if self.n_quantiles == 0 {
@@ -311,6 +327,20 @@ impl<B: Backend> ActorCritic<B> {
     /// Quantiles of the critic's return distribution (0: a scalar critic).
     pub fn n_quantiles(&self) -> usize {
         self.n_quantiles
+    }
+
+    /// The observation normalizer, when the network has one.
+    pub fn obs_normalizer(&self) -> Option<&ObsNormalizer<B>> {
+        self.obs_norm.as_ref()
+    }
+
+    /// The same network with new observation statistics (no-op without a normalizer).
+    ///
+    /// # Panics
+    /// When the lengths differ from the observation width.
+    pub fn with_obs_stats(mut self, mean: &[f32], var: &[f32]) -> Self {
+        self.obs_norm = self.obs_norm.map(|n| n.with_stats(mean, var));
+        self
     }
 
     /// Number of critics (2 with a twin quantile critic).

@@ -13,6 +13,9 @@
 //!   with resets at episode starts inside them, and both agree.
 //! - Heads ([`heads`]): masked categorical, diagonal Gaussian, value; and the composition
 //!   [`RecurrentActorCritic`] (shared or separate policy and value encoders).
+//! - Observation normalization inside both actor-critics ([`ObsNormalizer`], statistics set
+//!   by the learner and saved with the weights), so a saved network sees what it saw in
+//!   training wherever it is loaded.
 //!
 //! ```
 //! use burn::backend::NdArray;
@@ -57,6 +60,7 @@ pub mod host;
 pub mod host_bptt;
 pub mod init;
 mod mlp;
+pub mod obs_norm;
 mod recurrent_ac;
 pub mod rnn;
 pub mod transformer;
@@ -74,6 +78,7 @@ pub use heads::{
 };
 pub use host::{HostGru, HostLinear};
 pub use mlp::{Mlp, ParallelMlp, linear_from_pytorch, linear_orthogonal, linear_uniform};
+pub use obs_norm::ObsNormalizer;
 pub use recurrent_ac::{
     Encoder, EncoderConfig, EncoderKind, HostBpttForward, HostParamGrad, MlpEncoder,
     RecurrentActorCritic, RecurrentActorCriticConfig, RecurrentSeqOutput, RecurrentStepOutput,

@@ -15,7 +15,7 @@ use crate::heads::{CategoricalHead, ValueHead};
 use crate::host_bptt::{HostCell, HostRnnLayer, RnnTape};
 use crate::rnn::{Gru, Lstm, RnnConfig, RnnLayer};
 use crate::transformer::{TransformerEncoder, TransformerEncoderConfig};
-use crate::{Activation, CriticReduction, Mlp, combine_quantile_critics};
+use crate::{Activation, CriticReduction, Mlp, ObsNormalizer, combine_quantile_critics};
 
 /// Which encoder an [`EncoderConfig`] builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -295,6 +295,13 @@ pub struct RecurrentActorCriticConfig {
     /// How the twin critics combine into one distribution.
     #[config(default = "CriticReduction::MinOfMeans")]
     pub critic_reduction: CriticReduction,
+    /// Normalize observations in front of the encoders with statistics the learner sets
+    /// ([`ObsNormalizer`]); off by default.
+    #[config(default = false)]
+    pub normalize_obs: bool,
+    /// Clip bound of the normalized observations (with `normalize_obs`).
+    #[config(default = 10.0)]
+    pub clip_obs: f32,
 }
 
 impl RecurrentActorCriticConfig {
@@ -349,6 +356,9 @@ impl RecurrentActorCriticConfig {
             policy_head,
             value_head,
             twin_value_head,
+            obs_norm: self
+                .normalize_obs
+                .then(|| ObsNormalizer::new(self.obs_dim, self.clip_obs, device)),
             n_policy_state,
             n_quantiles: self.n_quantiles,
             critic_reduction: self.critic_reduction,
@@ -409,6 +419,8 @@ pub struct RecurrentActorCritic<B: Backend> {
     /// The twin quantile critic's head (an `Option`: records written before it existed load
     /// with `None`).
     twin_value_head: Option<ValueHead<B>>,
+    /// Observation normalization in front of the encoders (an `Option` for the same reason).
+    obs_norm: Option<ObsNormalizer<B>>,
     n_policy_state: usize,
     #[module(skip)]
     n_quantiles: usize,
@@ -456,6 +468,27 @@ impl<B: Backend> RecurrentActorCritic<B> {
         1 + self.twin_value_head.is_some() as usize
     }
 
+    /// The observation normalizer, when the network has one.
+    pub fn obs_normalizer(&self) -> Option<&ObsNormalizer<B>> {
+        self.obs_norm.as_ref()
+    }
+
+    /// The same network with new observation statistics (no-op without a normalizer).
+    ///
+    /// # Panics
+    /// When the lengths differ from the observation width.
+    pub fn with_obs_stats(mut self, mean: &[f32], var: &[f32]) -> Self {
+        self.obs_norm = self.obs_norm.map(|n| n.with_stats(mean, var));
+        self
+    }
+
+    fn normalize<const D: usize>(&self, obs: Tensor<B, D>) -> Tensor<B, D> {
+        match &self.obs_norm {
+            Some(norm) => norm.forward(obs),
+            None => obs,
+        }
+    }
+
     /// Values `[n]` and, for a quantile critic, quantiles `[n, n_critics, N]` of value
     /// features `[n, d]`.
     fn critic(&self, hv: Tensor<B, 2>) -> (Tensor<B, 1>, Option<Tensor<B, 3>>) {
@@ -481,6 +514,7 @@ impl<B: Backend> RecurrentActorCritic<B> {
         state: EncoderState<B>,
         episode_start: Tensor<B, 1>,
     ) -> RecurrentStepOutput<B> {
+        let obs = self.normalize(obs);
         let (ps, vs) = state.split_at(self.n_policy_state);
         let (hp, ps) = self
             .policy_encoder
@@ -513,6 +547,7 @@ impl<B: Backend> RecurrentActorCritic<B> {
         episode_starts: Tensor<B, 2>,
     ) -> RecurrentSeqOutput<B> {
         let [b, t, _] = obs.dims();
+        let obs = self.normalize(obs);
         let (ps, vs) = state0.split_at(self.n_policy_state);
         let (hp, ps) = self
             .policy_encoder
@@ -690,6 +725,14 @@ impl<B: AutodiffBackend> RecurrentActorCritic<B> {
             self.supports_host_bptt(),
             "host BPTT needs GRU or LSTM encoders"
         );
+        let normalized;
+        let obs = match &self.obs_norm {
+            Some(norm) => {
+                normalized = norm.normalize_host(obs);
+                &normalized[..]
+            }
+            None => obs,
+        };
         let mut parts = Vec::new();
         let mut run = |enc: &Encoder<B>, state: &[Vec<f32>]| -> Tensor<B, 3> {
             let (cell, layers) = enc.host_rnn().expect("checked");

@@ -1,6 +1,7 @@
 //! The host BPTT fast path equals Burn's autodiff of the same recurrent actor-critic: outputs
 //! and the gradient of every parameter, for GRU and LSTM, one and two layers, shared and
-//! separate encoders, with non-zero starting states and resets inside the sequences.
+//! separate encoders, with non-zero starting states and resets inside the sequences, and with
+//! observation normalization in front of the encoders.
 
 use burn::backend::{Autodiff, NdArray};
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
@@ -25,6 +26,11 @@ fn host(t: Tensor<NdArray<f32>, 1>) -> Vec<f32> {
 
 /// `quantiles > 0`: a twin quantile critic with that many quantiles.
 fn check(kind: EncoderKind, layers: usize, shared: bool, quantiles: usize) {
+    check_with(kind, layers, shared, quantiles, false);
+}
+
+/// `normalized`: observation normalization with non-trivial statistics (some inputs clipped).
+fn check_with(kind: EncoderKind, layers: usize, shared: bool, quantiles: usize, normalized: bool) {
     let (seqs, len, d, a) = (3, 7, 5, 4);
     let device = Default::default();
     let net = RecurrentActorCriticConfig::new(
@@ -37,9 +43,24 @@ fn check(kind: EncoderKind, layers: usize, shared: bool, quantiles: usize) {
     .with_shared_encoder(shared)
     .with_n_quantiles(quantiles)
     .with_twin_critic(quantiles > 0)
+    .with_normalize_obs(normalized)
+    .with_clip_obs(3.0)
     .with_seed(11)
     .init::<B>(&device);
     let mut rng = Rng::seed_from_u64(5);
+    let net = if normalized {
+        let mean: Vec<f32> = (0..d).map(|_| rng.normal() as f32).collect();
+        let var: Vec<f32> = (0..d).map(|i| 0.05 + 0.5 * i as f32).collect();
+        net.with_obs_stats(&mean, &var)
+    } else {
+        net
+    };
+    // The normalizer's statistics: not trained, no gradient on either path.
+    let mut stats_ids = Ids(Vec::new());
+    if let Some(norm) = net.obs_normalizer() {
+        norm.visit(&mut stats_ids);
+    }
+    assert_eq!(stats_ids.0.len(), if normalized { 2 } else { 0 });
     let obs: Vec<f32> = (0..seqs * len * d).map(|_| rng.normal() as f32).collect();
     let mut starts = vec![0f32; seqs * len];
     starts[0] = 1.0; // sequence 0 starts an episode (its state0 is discarded)
@@ -164,6 +185,11 @@ fn check(kind: EncoderKind, layers: usize, shared: bool, quantiles: usize) {
             grads: &ref_grads,
             out: &mut want,
         });
+        if stats_ids.0.contains(&id) {
+            assert!(want.is_none(), "normalizer statistics got a gradient");
+            assert!(host_grads.iter().all(|g| g.id != id));
+            continue;
+        }
         let want = want.expect("every parameter has a reference gradient");
         let got: Vec<f32> = match host_grads.iter().find(|g| g.id == id) {
             Some(g) => g.values.clone(),
@@ -198,6 +224,14 @@ fn gru_host_bptt_matches_autodiff() {
 fn quantile_critic_host_bptt_matches_autodiff() {
     check(EncoderKind::Gru, 1, false, 5);
     check(EncoderKind::Lstm, 1, true, 5);
+}
+
+/// With observation normalization the host path normalizes exactly as Burn's path does, and
+/// neither trains the statistics.
+#[test]
+fn normalized_observations_host_bptt_matches_autodiff() {
+    check_with(EncoderKind::Gru, 1, false, 0, true);
+    check_with(EncoderKind::Lstm, 1, true, 5, true);
 }
 
 #[test]
