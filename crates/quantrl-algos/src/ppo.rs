@@ -44,8 +44,9 @@ use quantrl_nets::{
 use quantrl_optim::{ParamGroup, clip_grad_norm};
 
 use crate::distributional::{
-    DistributionalBuffer, DistributionalConfig, cvar_advantages, cvar_at_episode_starts,
-    distributional_critic_loss, nstep_quantile_targets,
+    CvarEstimate, DistributionalBuffer, DistributionalConfig, MIN_EPISODES_FOR_CVAR,
+    cvar_advantages, cvar_at_episode_starts, distributional_critic_loss, empirical_cvar,
+    nstep_quantile_targets,
 };
 use crate::irm::{IrmTarget, policy_irm_penalty, value_irm_penalty};
 use crate::optimizer::AnyOptimizer;
@@ -700,8 +701,23 @@ where
         if let Some(dist) = &mut self.dist
             && let Some(objective) = &mut dist.objective
         {
-            cvar_estimate =
-                cvar_at_episode_starts(&dist.buffer.cvar_values, &self.buffer.episode_starts);
+            let c = dist
+                .config
+                .cvar
+                .as_ref()
+                .expect("an objective comes from a CVaR config");
+            cvar_estimate = match c.estimate {
+                CvarEstimate::CriticAtStarts => {
+                    cvar_at_episode_starts(&dist.buffer.cvar_values, &self.buffer.episode_starts)
+                }
+                CvarEstimate::EpisodeReturns => {
+                    let returns: Vec<f64> = self.episodes.recent_returns().collect();
+                    (returns.len() >= MIN_EPISODES_FOR_CVAR)
+                        .then(|| empirical_cvar(&returns, c.alpha))
+                        .flatten()
+                        .map(|(_, cvar)| cvar)
+                }
+            };
             cvar_weight = Some(match cvar_estimate {
                 Some(c) => objective.update(c),
                 None => objective_weight(objective),
