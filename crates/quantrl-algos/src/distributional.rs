@@ -73,7 +73,8 @@
 //! after each update by `λ <- max(0, λ + lr (c - Ĉ))`, where `Ĉ` is chosen by
 //! [`CvarEstimate`]: by default the critic's CVaR at the episode starts of the rollout (no
 //! move when the rollout has none), or the empirical CVaR of the last finished training
-//! episodes' returns. The critic's lower tail can be far off where the losses are rare (a
+//! episodes' returns, or (moving once per evaluation) that of the greedy evaluation
+//! episodes. The critic's lower tail can be far off where the losses are rare (a
 //! quantile critic with few atoms and short bootstrapped targets underweights events rarer
 //! than its lowest level; `examples/exp_tail_risk.rs` found it nearly blind to crashes), and
 //! then only the episode estimate measures the tail the constraint is about. With advantage
@@ -156,6 +157,12 @@ pub enum CvarEstimate {
     /// finished training episodes (up to 100; no move before [`MIN_EPISODES_FOR_CVAR`] have
     /// finished): the scale of an evaluation's episode returns, from the sampling policy.
     EpisodeReturns,
+    /// The empirical `CVaR_α` of the returns of the periodic greedy evaluation
+    /// ([`Ppo::learn`](crate::Ppo::learn) with an evaluation environment, every
+    /// `eval.every` steps): the multiplier moves once after each evaluation instead of after
+    /// each update, with the tail of the policy that will be deployed rather than of the
+    /// sampling one. Without an evaluation environment it never moves.
+    GreedyEvaluation,
 }
 
 /// Finished training episodes needed before [`CvarEstimate::EpisodeReturns`] moves the
@@ -433,6 +440,9 @@ mod tests {
         let c: CvarPolicyConfig =
             serde_json::from_str(r#"{"estimate": "episode_returns"}"#).unwrap();
         assert_eq!(c.estimate, CvarEstimate::EpisodeReturns);
+        let c: CvarPolicyConfig =
+            serde_json::from_str(r#"{"estimate": "greedy_evaluation"}"#).unwrap();
+        assert_eq!(c.estimate, CvarEstimate::GreedyEvaluation);
     }
 
     /// Two environments, three steps, two quantiles, γ = 0.5, n = 2. Env 0: no episode end,

@@ -717,6 +717,8 @@ where
                         .flatten()
                         .map(|(_, cvar)| cvar)
                 }
+                // Moved in `learn_with`, after each evaluation.
+                CvarEstimate::GreedyEvaluation => None,
             };
             cvar_weight = Some(match cvar_estimate {
                 Some(c) => objective.update(c),
@@ -827,6 +829,21 @@ where
         Ok(stats)
     }
 
+    /// With a CVaR constraint whose estimate is [`CvarEstimate::GreedyEvaluation`], one dual
+    /// step of its multiplier with the empirical CVaR of `eval`'s returns; otherwise nothing.
+    /// Returns the CVaR estimate used.
+    pub fn move_multiplier_with_evaluation(&mut self, eval: &EvalStats) -> Option<f64> {
+        let dist = self.dist.as_mut()?;
+        let c = dist.config.cvar.as_ref()?;
+        let objective = dist.objective.as_mut()?;
+        if c.estimate != CvarEstimate::GreedyEvaluation {
+            return None;
+        }
+        let (_, cvar) = empirical_cvar(&eval.returns, c.alpha)?;
+        objective.update(cvar);
+        Some(cvar)
+    }
+
     /// Train until the step budget is spent or the callback says stop. When `eval_env` is
     /// given, the policy is evaluated every `config.eval.every` steps (0: never periodically)
     /// and once at the end; `config.eval.stop_at_return` stops training once reached.
@@ -864,6 +881,7 @@ where
                 // same episodes as an uninterrupted one.
                 let seed = derive_seed(self.config.seed, 1_000_000 + self.num_timesteps);
                 let e = self.evaluate(env, self.config.eval.episodes, seed)?;
+                self.move_multiplier_with_evaluation(&e);
                 next_eval = next_multiple_after(self.num_timesteps, every);
                 stop |= callback.on_event(&TrainEvent::Eval(e.clone())).is_break();
                 stop |= self
