@@ -13,6 +13,12 @@
 //!
 //! `cargo run --release -p quantrl-algos --example exp_tail_risk` (5 seeds; a few minutes on
 //! two cores). Writes the `tail-risk` section of `docs/EXPERIMENTS.md`.
+//!
+//! Calibration switches (environment variables; with any of them set the section is not
+//! written): `TAIL_SEEDS=1,2`, `TAIL_AGENTS=cvar|ppo`, `TAIL_OBJECTIVE=penalty:W` or
+//! `constraint:THRESHOLD:LR:INITIAL`, `TAIL_ESTIMATE=critic|episodes|greedy`, `TAIL_ALPHA`,
+//! `TAIL_KAPPA`, `TAIL_NSTEP`, `TAIL_NQ`, `TAIL_ENT`, `TAIL_STEPS`, and `TAIL_TRACE=K` to print
+//! the multiplier's estimate and weight every `K` updates (and every greedy evaluation).
 
 mod common;
 
@@ -431,7 +437,7 @@ fn main() {
          between -0.03 and +0.00 for one that went flat (penalty 4), while the training \
          episodes' CVaR_10% of the first was -0.10 to -0.15: the two policies are not even \
          ordered. A smaller Huber threshold (κ = 0.01, a true quantile loss at this return \
-         scale) with 4- or 64-step targets left it between -0.03 and +0.04. With 16 atoms \
+         scale) with 4- or 64-step targets left it between -0.03 and +0.04. A likely cause, not verified further: with 16 atoms \
          (lowest level 3%) and bootstrapped targets, a loss rarer than the lowest level in a \
          state is dropped at each backup, and a crash is rare from most states. Two other \
          estimates were added to the library (`CvarEstimate`): the empirical CVaR of the last \

@@ -172,8 +172,9 @@ pub const MIN_EPISODES_FOR_CVAR: usize = 20;
 /// Empirical lower VaR and `CVaR_alpha` of a sample of returns, `(var, cvar)`, on the host:
 /// `k = floor((n - 1) alpha)`, `var = sorted[k]`, `cvar` the mean of every return at or below
 /// `var` (the convention of `quantrl_eval::expected_shortfall` and of
-/// [`quantrl_losses::cvar::cvar_empirical`] with [`TailConvention::Lower`]
-/// (quantrl_losses::cvar::TailConvention::Lower)). `None` for an empty sample.
+/// [`quantrl_losses::cvar::cvar_empirical`] with
+/// [`TailConvention::Lower`](quantrl_losses::cvar::TailConvention::Lower)). `None` for an
+/// empty sample.
 pub fn empirical_cvar(returns: &[f64], alpha: f64) -> Option<(f64, f64)> {
     if returns.is_empty() {
         return None;
