@@ -70,8 +70,14 @@
 //! ```
 //!
 //! with `S^clip = -L^clip` the clipped surrogate's improvement estimate. The multiplier moves
-//! after each update by `λ <- max(0, λ + lr (c - Ĉ))`, where `Ĉ` is the critic's CVaR at the
-//! episode starts of the rollout (no move when the rollout has none). With advantage
+//! after each update by `λ <- max(0, λ + lr (c - Ĉ))`, where `Ĉ` is chosen by
+//! [`CvarEstimate`]: by default the critic's CVaR at the episode starts of the rollout (no
+//! move when the rollout has none), or the empirical CVaR of the last finished training
+//! episodes' returns, or (moving once per evaluation) that of the greedy evaluation
+//! episodes. The critic's lower tail can be far off where the losses are rare (a
+//! quantile critic with few atoms and short bootstrapped targets underweights events rarer
+//! than its lowest level; `examples/exp_tail_risk.rs` found it nearly blind to crashes), and
+//! then only the episode estimate measures the tail the constraint is about. With advantage
 //! normalization the weight is relative to the mean-return term.
 
 use burn::tensor::{Tensor, backend::Backend};
@@ -122,6 +128,8 @@ pub struct CvarPolicyConfig {
     pub objective: CvarObjective,
     /// How the CVaR of a quantile distribution is computed.
     pub convention: QuantileCvar,
+    /// Which CVaR estimate a constraint's multiplier is moved with (no effect on a penalty).
+    pub estimate: CvarEstimate,
 }
 
 impl Default for CvarPolicyConfig {
@@ -130,8 +138,53 @@ impl Default for CvarPolicyConfig {
             alpha: 0.1,
             objective: CvarObjective::Penalty { weight: 1.0 },
             convention: QuantileCvar::Fractional,
+            estimate: CvarEstimate::CriticAtStarts,
         }
     }
+}
+
+/// The CVaR estimate `Ĉ` a constraint's multiplier is moved with after each update,
+/// `λ <- max(0, λ + lr (c - Ĉ))`; the threshold `c` is on the scale of the estimate chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CvarEstimate {
+    /// The critic's `CVaR_α` at the rollout's episode starts, averaged (the default): the
+    /// discounted return of the critic's horizon (time-limit cuts are bootstrapped), only as
+    /// good as the critic's lower tail.
+    #[default]
+    CriticAtStarts,
+    /// The empirical `CVaR_α` ([`empirical_cvar`]) of the undiscounted returns of the last
+    /// finished training episodes (up to 100; no move before [`MIN_EPISODES_FOR_CVAR`] have
+    /// finished): the scale of an evaluation's episode returns, from the sampling policy.
+    EpisodeReturns,
+    /// The empirical `CVaR_α` of the returns of the periodic greedy evaluation
+    /// ([`Ppo::learn`](crate::Ppo::learn) with an evaluation environment, every
+    /// `eval.every` steps): the multiplier moves once after each evaluation instead of after
+    /// each update, with the tail of the policy that will be deployed rather than of the
+    /// sampling one. Without an evaluation environment it never moves.
+    GreedyEvaluation,
+}
+
+/// Finished training episodes needed before [`CvarEstimate::EpisodeReturns`] moves the
+/// multiplier.
+pub const MIN_EPISODES_FOR_CVAR: usize = 20;
+
+/// Empirical lower VaR and `CVaR_alpha` of a sample of returns, `(var, cvar)`, on the host:
+/// `k = floor((n - 1) alpha)`, `var = sorted[k]`, `cvar` the mean of every return at or below
+/// `var` (the convention of `quantrl_eval::expected_shortfall` and of
+/// [`quantrl_losses::cvar::cvar_empirical`] with
+/// [`TailConvention::Lower`](quantrl_losses::cvar::TailConvention::Lower)). `None` for an
+/// empty sample.
+pub fn empirical_cvar(returns: &[f64], alpha: f64) -> Option<(f64, f64)> {
+    if returns.is_empty() {
+        return None;
+    }
+    let mut sorted = returns.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let k = ((sorted.len() - 1) as f64 * alpha).floor() as usize;
+    let var = sorted[k];
+    let tail: Vec<f64> = sorted.iter().copied().take_while(|&r| r <= var).collect();
+    Some((var, tail.iter().sum::<f64>() / tail.len() as f64))
 }
 
 impl DistributionalConfig {
@@ -370,6 +423,28 @@ pub fn cvar_at_episode_starts(cvar_values: &[f32], episode_starts: &[f32]) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empirical_cvar_matches_the_lower_tail_convention() {
+        assert_eq!(empirical_cvar(&[], 0.1), None);
+        // n = 11, α = 0.2: k = floor(10 * 0.2) = 2, VaR = the third smallest (-1, tied).
+        let r = [5.0, -1.0, 3.0, -4.0, 0.0, -1.0, 2.0, 1.0, 4.0, -1.0, 6.0];
+        let (var, cvar) = empirical_cvar(&r, 0.2).unwrap();
+        assert_eq!(var, -1.0);
+        // Every return <= VaR, ties included: -4, -1, -1, -1.
+        assert_eq!(cvar, -7.0 / 4.0);
+        // A single sample is its own VaR and CVaR.
+        assert_eq!(empirical_cvar(&[0.5], 0.05), Some((0.5, 0.5)));
+        // The estimate defaults to the critic's, so configs without the field keep their meaning.
+        let c: CvarPolicyConfig = serde_json::from_str(r#"{"alpha": 0.1}"#).unwrap();
+        assert_eq!(c.estimate, CvarEstimate::CriticAtStarts);
+        let c: CvarPolicyConfig =
+            serde_json::from_str(r#"{"estimate": "episode_returns"}"#).unwrap();
+        assert_eq!(c.estimate, CvarEstimate::EpisodeReturns);
+        let c: CvarPolicyConfig =
+            serde_json::from_str(r#"{"estimate": "greedy_evaluation"}"#).unwrap();
+        assert_eq!(c.estimate, CvarEstimate::GreedyEvaluation);
+    }
 
     /// Two environments, three steps, two quantiles, γ = 0.5, n = 2. Env 0: no episode end,
     /// so targets bootstrap from the state two steps ahead or the last observation. Env 1:

@@ -144,6 +144,11 @@ impl EpisodeTracker {
         }
     }
 
+    /// Returns of the recent episodes, oldest first.
+    pub fn recent_returns(&self) -> impl Iterator<Item = f64> + '_ {
+        self.recent.iter().map(|e| e.0)
+    }
+
     /// Mean return and length of the recent episodes (NaN when there are none).
     pub fn means(&self) -> (f64, f64) {
         if self.recent.is_empty() {

@@ -44,7 +44,9 @@ mod ppo;
 
 pub use buffer::RolloutBuffer;
 pub use config::{EncoderSettings, EvalConfig, PolicyConfig, PpoConfig, TrainConfig};
-pub use distributional::{CvarPolicyConfig, DistributionalConfig, distributional_critic_loss};
+pub use distributional::{
+    CvarEstimate, CvarPolicyConfig, DistributionalConfig, distributional_critic_loss,
+};
 pub use error::{AlgoError, CheckpointError};
 pub use events::{Callback, EpisodeTracker, EvalStats, TrainEvent, UpdateStats};
 pub use irm::{IrmPenaltyConfig, IrmTarget, MaskedFeatures, SparseIrmConfig, sparse_irm};

@@ -44,8 +44,9 @@ use quantrl_nets::{
 use quantrl_optim::{ParamGroup, clip_grad_norm};
 
 use crate::distributional::{
-    DistributionalBuffer, DistributionalConfig, cvar_advantages, cvar_at_episode_starts,
-    distributional_critic_loss, nstep_quantile_targets,
+    CvarEstimate, DistributionalBuffer, DistributionalConfig, MIN_EPISODES_FOR_CVAR,
+    cvar_advantages, cvar_at_episode_starts, distributional_critic_loss, empirical_cvar,
+    nstep_quantile_targets,
 };
 use crate::irm::{IrmTarget, policy_irm_penalty, value_irm_penalty};
 use crate::optimizer::AnyOptimizer;
@@ -721,8 +722,25 @@ where
         if let Some(dist) = &mut self.dist
             && let Some(objective) = &mut dist.objective
         {
-            cvar_estimate =
-                cvar_at_episode_starts(&dist.buffer.cvar_values, &self.buffer.episode_starts);
+            let c = dist
+                .config
+                .cvar
+                .as_ref()
+                .expect("an objective comes from a CVaR config");
+            cvar_estimate = match c.estimate {
+                CvarEstimate::CriticAtStarts => {
+                    cvar_at_episode_starts(&dist.buffer.cvar_values, &self.buffer.episode_starts)
+                }
+                CvarEstimate::EpisodeReturns => {
+                    let returns: Vec<f64> = self.episodes.recent_returns().collect();
+                    (returns.len() >= MIN_EPISODES_FOR_CVAR)
+                        .then(|| empirical_cvar(&returns, c.alpha))
+                        .flatten()
+                        .map(|(_, cvar)| cvar)
+                }
+                // Moved in `learn_with`, after each evaluation.
+                CvarEstimate::GreedyEvaluation => None,
+            };
             cvar_weight = Some(match cvar_estimate {
                 Some(c) => objective.update(c),
                 None => objective_weight(objective),
@@ -844,6 +862,21 @@ where
         Ok(stats)
     }
 
+    /// With a CVaR constraint whose estimate is [`CvarEstimate::GreedyEvaluation`], one dual
+    /// step of its multiplier with the empirical CVaR of `eval`'s returns; otherwise nothing.
+    /// Returns the CVaR estimate used.
+    pub fn move_multiplier_with_evaluation(&mut self, eval: &EvalStats) -> Option<f64> {
+        let dist = self.dist.as_mut()?;
+        let c = dist.config.cvar.as_ref()?;
+        let objective = dist.objective.as_mut()?;
+        if c.estimate != CvarEstimate::GreedyEvaluation {
+            return None;
+        }
+        let (_, cvar) = empirical_cvar(&eval.returns, c.alpha)?;
+        objective.update(cvar);
+        Some(cvar)
+    }
+
     /// Train until the step budget is spent or the callback says stop. When `eval_env` is
     /// given, the policy is evaluated every `config.eval.every` steps (0: never periodically)
     /// and once at the end; `config.eval.stop_at_return` stops training once reached.
@@ -881,6 +914,7 @@ where
                 // same episodes as an uninterrupted one.
                 let seed = derive_seed(self.config.seed, 1_000_000 + self.num_timesteps);
                 let e = self.evaluate(env, self.config.eval.episodes, seed)?;
+                self.move_multiplier_with_evaluation(&e);
                 next_eval = next_multiple_after(self.num_timesteps, every);
                 stop |= callback.on_event(&TrainEvent::Eval(e.clone())).is_break();
                 stop |= self

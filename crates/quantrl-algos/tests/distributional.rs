@@ -7,8 +7,8 @@ use burn::module::{AutodiffModule, Module};
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::{Tensor, TensorData, activation::softmax};
 use quantrl_algos::{
-    CvarPolicyConfig, DistributionalConfig, EvalConfig, OptimizerConfig, Ppo, TrainConfig,
-    distributional_critic_loss, no_callback,
+    CvarEstimate, CvarPolicyConfig, DistributionalConfig, EvalConfig, EvalStats, OptimizerConfig,
+    Ppo, TrainConfig, distributional_critic_loss, no_callback,
 };
 use quantrl_core::{Actions, EnvError, Rng, Space, StepBatch, VecEnv};
 use quantrl_envs::{CartPole, CartPoleConfig};
@@ -264,6 +264,56 @@ fn distributional_upgd_run_resumes_bit_for_bit() {
         "resumed run must equal the straight run bit for bit"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The estimates a CVaR constraint's multiplier can move with: the greedy evaluation's CVaR
+/// once per evaluation (and only for that estimate), the training episodes' CVaR after each
+/// update once enough episodes have finished.
+#[test]
+fn constraint_multiplier_moves_with_the_chosen_estimate() {
+    let device = Default::default();
+    let with = |estimate| {
+        let mut c = distributional_config(256 * 8, OptimizerConfig::default());
+        let d = c.ppo.distributional.as_mut().unwrap();
+        d.cvar.as_mut().unwrap().estimate = estimate;
+        c
+    };
+    // Threshold 50, lr 0.01, initial 0.1, α = 0.2.
+    let step = |w: f64, cvar: f64| (w + 0.01 * (50.0 - cvar)).max(0.0);
+    let eval = EvalStats {
+        timesteps: 0,
+        episodes: 10,
+        mean_return: 5.5,
+        std_return: 0.0,
+        mean_length: 1.0,
+        returns: (1..=10).map(f64::from).collect(),
+    };
+
+    let mut ppo =
+        Ppo::<B, _>::new(with(CvarEstimate::GreedyEvaluation), cartpole(8), &device).unwrap();
+    let stats = ppo.train_iteration().unwrap();
+    assert_eq!(stats.cvar_estimate, None, "no move after an update");
+    assert_eq!(stats.cvar_weight, Some(0.1));
+    // n = 10: k = floor(9 * 0.2) = 1, VaR = 2, CVaR = mean(1, 2).
+    assert_eq!(ppo.move_multiplier_with_evaluation(&eval), Some(1.5));
+    let w = ppo.train_iteration().unwrap().cvar_weight.unwrap();
+    assert!((w - step(0.1, 1.5)).abs() < 1e-12, "{w}");
+
+    let mut ppo =
+        Ppo::<B, _>::new(with(CvarEstimate::EpisodeReturns), cartpole(8), &device).unwrap();
+    assert_eq!(ppo.move_multiplier_with_evaluation(&eval), None, "ignored");
+    let (mut w, mut moves) = (0.1, 0);
+    while !ppo.is_done() {
+        let stats = ppo.train_iteration().unwrap();
+        if let Some(c) = stats.cvar_estimate {
+            // CartPole pays 1 a step: a CVaR of episode returns is a positive episode length.
+            assert!(c >= 1.0, "{c}");
+            w = step(w, c);
+            moves += 1;
+        }
+        assert!((stats.cvar_weight.unwrap() - w).abs() < 1e-9, "{stats:?}");
+    }
+    assert!(moves > 0, "20 episodes finish within the run");
 }
 
 /// A checkpoint written before the quantile critic and the optimizer choice existed (AdamW
