@@ -163,3 +163,21 @@ fn lstm_policy_solves_cartpole_novel_for_three_seeds() {
         );
     }
 }
+
+/// GTrXL (width 64, 1 layer, 2 heads, memory 16, trained through Burn's autodiff) within the
+/// budget stated for it, 200k steps, for three seeds. Measured: 482 at 160k, 484 at 60k and
+/// 500 at 150k steps, at 90-140 steps/s on the loaded 2-core machine (about half an hour in
+/// all), so it is left out of the default run: `cargo test -p quantrl-algos --test recurrent
+/// -- --ignored`.
+#[test]
+#[ignore = "slow (GTrXL through autodiff, ~30 min on 2 cores): run with --ignored"]
+fn gtrxl_policy_solves_cartpole_novel_for_three_seeds() {
+    for seed in [1, 2, 3] {
+        let (steps, sps) = solve_novel(EncoderKind::Gtrxl, seed, 200_000, 475.0);
+        eprintln!("GTrXL seed {seed}: solved at {steps} steps, {sps:.0} steps/s");
+        assert!(
+            steps <= 200_000,
+            "GTrXL seed {seed}: never reached 475 within 200k steps"
+        );
+    }
+}
