@@ -137,12 +137,8 @@ impl Setting {
                 _ => panic!("TAIL_OBJECTIVE: penalty:W or constraint:THRESHOLD:LR:INITIAL"),
             };
         }
-        if let Ok(v) = std::env::var("TAIL_ALPHA") {
-            s.alpha = v.parse().expect("TAIL_ALPHA: a number");
-        }
-        if let Ok(v) = std::env::var("TAIL_KAPPA") {
-            s.kappa = v.parse().expect("TAIL_KAPPA: a number");
-        }
+        s.alpha = env_number("TAIL_ALPHA").unwrap_or(s.alpha);
+        s.kappa = env_number("TAIL_KAPPA").unwrap_or(s.kappa);
         if let Ok(v) = std::env::var("TAIL_ESTIMATE") {
             s.estimate = match v.as_str() {
                 "critic" => CvarEstimate::CriticAtStarts,
@@ -151,15 +147,9 @@ impl Setting {
                 _ => panic!("TAIL_ESTIMATE: critic, episodes or greedy"),
             };
         }
-        if let Ok(v) = std::env::var("TAIL_ENT") {
-            s.ent_coef = v.parse().expect("TAIL_ENT: a number");
-        }
-        if let Ok(v) = std::env::var("TAIL_NQ") {
-            s.n_quantiles = v.parse().expect("TAIL_NQ: an integer");
-        }
-        if let Ok(v) = std::env::var("TAIL_NSTEP") {
-            s.n_step = v.parse().expect("TAIL_NSTEP: an integer");
-        }
+        s.ent_coef = env_number("TAIL_ENT").unwrap_or(s.ent_coef);
+        s.n_quantiles = env_number("TAIL_NQ").unwrap_or(s.n_quantiles);
+        s.n_step = env_number("TAIL_NSTEP").unwrap_or(s.n_step);
         s
     }
 
@@ -224,11 +214,18 @@ fn config_uses_eval(setting: &Setting, agent: Agent) -> bool {
     agent == Agent::DistributionalCvar && setting.estimate == CvarEstimate::GreedyEvaluation
 }
 
+/// The number in environment variable `name`, if set (a calibration switch; panics on one
+/// that does not parse).
+fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}: not a number: {v}"))
+    })
+}
+
 /// Training steps per agent (`TAIL_STEPS` overrides, for calibration only).
 fn steps() -> u64 {
-    std::env::var("TAIL_STEPS")
-        .map(|v| v.parse().expect("TAIL_STEPS: an integer"))
-        .unwrap_or(STEPS)
+    env_number("TAIL_STEPS").unwrap_or(STEPS)
 }
 
 /// Whether any calibration switch is set (then the section is not written).
@@ -264,9 +261,7 @@ fn main() {
         _ => vec![Agent::RiskNeutral, Agent::DistributionalCvar],
     };
     // Print the multiplier's path every `TAIL_TRACE` updates.
-    let trace: u64 = std::env::var("TAIL_TRACE")
-        .map(|v| v.parse().expect("TAIL_TRACE: an integer"))
-        .unwrap_or(0);
+    let trace: u64 = env_number("TAIL_TRACE").unwrap_or(0);
     println!("CVaR agent: {}", setting.describe());
     let test = crash_market(100_000, 999).market();
     // results[agent] = (mean per seed, CVaR per seed)

@@ -1,8 +1,10 @@
 //! Checkpoints resume the same run: training N steps straight equals training N/2, saving,
 //! loading into a fresh learner and training the rest. Damaged checkpoints are typed errors.
 
+mod common;
+
 use burn::backend::{Autodiff, NdArray};
-use burn::module::Module;
+use common::{cartpole, params};
 use quantrl_algos::{AlgoError, CheckpointError, EvalConfig, Ppo, TrainConfig, no_callback};
 use quantrl_envs::{CartPole, CartPoleConfig};
 
@@ -23,24 +25,7 @@ fn config(total: u64) -> TrainConfig {
 }
 
 fn env() -> CartPole {
-    CartPole::new(CartPoleConfig {
-        num_envs: 8,
-        ..Default::default()
-    })
-}
-
-fn params(ppo: &Ppo<B, CartPole>) -> Vec<f32> {
-    use burn::module::{ModuleVisitor, Param};
-    use burn::tensor::Tensor;
-    struct Collect(Vec<f32>);
-    impl ModuleVisitor<B> for Collect {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-            self.0.extend(p.val().into_data().to_vec::<f32>().unwrap());
-        }
-    }
-    let mut c = Collect(Vec::new());
-    ppo.model().visit(&mut c);
-    c.0
+    cartpole(8)
 }
 
 #[test]
@@ -65,8 +50,8 @@ fn resume_continues_the_same_run() {
     resumed.learn::<CartPole>(None, &mut no_callback()).unwrap();
     assert_eq!(resumed.num_timesteps, straight.num_timesteps);
     assert_eq!(
-        params(&resumed),
-        params(&straight),
+        params(resumed.model()),
+        params(straight.model()),
         "resumed run must equal the straight run bit for bit"
     );
     std::fs::remove_dir_all(&dir).unwrap();

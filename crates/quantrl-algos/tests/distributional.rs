@@ -2,16 +2,19 @@
 //! the policy away from a tail-risky action, masks are honoured, and a run with a quantile
 //! critic, a CVaR constraint and AdaUPGD resumes from a checkpoint bit for bit.
 
+mod common;
+
 use burn::backend::{Autodiff, NdArray};
-use burn::module::{AutodiffModule, Module};
+use burn::module::AutodiffModule;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::{Tensor, TensorData, activation::softmax};
+use common::{cartpole, params};
 use quantrl_algos::{
     CvarEstimate, CvarPolicyConfig, DistributionalConfig, EvalConfig, EvalStats, OptimizerConfig,
     Ppo, TrainConfig, distributional_critic_loss, no_callback,
 };
 use quantrl_core::{Actions, EnvError, Rng, Space, StepBatch, VecEnv};
-use quantrl_envs::{CartPole, CartPoleConfig};
+use quantrl_envs::CartPole;
 use quantrl_losses::cvar::{CvarObjective, LagrangeMultiplier};
 use quantrl_nets::{ActorCriticConfig, CriticReduction};
 use quantrl_optim::AdamWSettings;
@@ -179,13 +182,6 @@ fn a_cvar_penalty_lowers_the_probability_of_the_tail_risky_action() {
     );
 }
 
-fn cartpole(n: usize) -> CartPole {
-    CartPole::new(CartPoleConfig {
-        num_envs: n,
-        ..Default::default()
-    })
-}
-
 fn distributional_config(total: u64, optimizer: OptimizerConfig) -> TrainConfig {
     let mut c = TrainConfig {
         seed: 5,
@@ -210,19 +206,6 @@ fn distributional_config(total: u64, optimizer: OptimizerConfig) -> TrainConfig 
         ..Default::default()
     });
     c
-}
-
-fn params(ppo: &Ppo<B, CartPole>) -> Vec<f32> {
-    use burn::module::{ModuleVisitor, Param};
-    struct Collect(Vec<f32>);
-    impl ModuleVisitor<B> for Collect {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-            self.0.extend(p.val().into_data().to_vec::<f32>().unwrap());
-        }
-    }
-    let mut c = Collect(Vec::new());
-    ppo.model().visit(&mut c);
-    c.0
 }
 
 #[test]
@@ -259,8 +242,8 @@ fn distributional_upgd_run_resumes_bit_for_bit() {
     let mut resumed = Ppo::<B, _>::resume(&dir, cartpole(8), None, &device).unwrap();
     resumed.learn::<CartPole>(None, &mut no_callback()).unwrap();
     assert_eq!(
-        params(&resumed),
-        params(&straight),
+        params(resumed.model()),
+        params(straight.model()),
         "resumed run must equal the straight run bit for bit"
     );
     std::fs::remove_dir_all(&dir).unwrap();

@@ -3,25 +3,20 @@
 //! rewards are scaled while reported returns are not, a saved network normalizes as in
 //! training wherever it is loaded, a run resumes bit for bit, and PPO still solves CartPole.
 
+mod common;
+
 use burn::backend::{Autodiff, NdArray};
-use burn::module::Module;
 use burn::tensor::Tensor;
+use common::{cartpole, params};
 use quantrl_algos::checkpoint::load_model;
 use quantrl_algos::policy::evaluate;
 use quantrl_algos::{
     EvalConfig, NormalizeConfig, PolicyNetwork, Ppo, RunningMeanStd, TrainConfig, no_callback,
 };
-use quantrl_envs::{CartPole, CartPoleConfig};
+use quantrl_envs::CartPole;
 use quantrl_nets::ActorCritic;
 
 type B = Autodiff<NdArray<f32>>;
-
-fn cartpole(n: usize) -> CartPole {
-    CartPole::new(CartPoleConfig {
-        num_envs: n,
-        ..Default::default()
-    })
-}
 
 fn config(total: u64, seed: u64) -> TrainConfig {
     let mut c = TrainConfig {
@@ -35,19 +30,6 @@ fn config(total: u64, seed: u64) -> TrainConfig {
     };
     c.ppo.normalize = Some(NormalizeConfig::default());
     c
-}
-
-fn params(ppo: &Ppo<B, CartPole>) -> Vec<f32> {
-    use burn::module::{ModuleVisitor, Param};
-    struct Collect(Vec<f32>);
-    impl ModuleVisitor<B> for Collect {
-        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-            self.0.extend(p.val().into_data().to_vec::<f32>().unwrap());
-        }
-    }
-    let mut c = Collect(Vec::new());
-    ppo.model().visit(&mut c);
-    c.0
 }
 
 #[test]
@@ -132,8 +114,8 @@ fn a_saved_network_normalizes_as_in_training_and_the_run_resumes_bit_for_bit() {
     let mut resumed = Ppo::<B, _>::resume(&dir, cartpole(8), None, &device).unwrap();
     resumed.learn::<CartPole>(None, &mut no_callback()).unwrap();
     assert_eq!(
-        params(&resumed),
-        params(&straight),
+        params(resumed.model()),
+        params(straight.model()),
         "resumed run must equal the straight run bit for bit"
     );
     assert_eq!(resumed.model().obs_stats(), straight.model().obs_stats());

@@ -134,34 +134,32 @@ fn solve_novel(kind: EncoderKind, seed: u64, budget: u64, target: f64) -> (u64, 
     (solved_at, sps)
 }
 
+/// Seeds 1-3 each reach a greedy evaluation return of 475 within 200k steps.
+fn assert_solves_novel_for_three_seeds(kind: EncoderKind) {
+    for seed in [1, 2, 3] {
+        let (steps, sps) = solve_novel(kind, seed, 200_000, 475.0);
+        eprintln!("{kind:?} seed {seed}: solved at {steps} steps, {sps:.0} steps/s");
+        assert!(
+            steps <= 200_000,
+            "{kind:?} seed {seed}: never reached 475 within 200k steps"
+        );
+    }
+}
+
 /// The target: a greedy evaluation return of 475 (20 episodes) within 200k steps for
 /// each of three seeds. Memory is needed: a random policy lasts ~20 steps on CartPoleNoVel
 /// and a memoryless one cannot infer the velocities. Measured: solved at 40k, 70k and 30k
 /// steps (without normalization the returns plateaued at 200-450).
 #[test]
 fn gru_policy_solves_cartpole_novel_for_three_seeds() {
-    for seed in [1, 2, 3] {
-        let (steps, sps) = solve_novel(EncoderKind::Gru, seed, 200_000, 475.0);
-        eprintln!("GRU seed {seed}: solved at {steps} steps, {sps:.0} steps/s");
-        assert!(
-            steps <= 200_000,
-            "GRU seed {seed}: never reached 475 within 200k steps"
-        );
-    }
+    assert_solves_novel_for_three_seeds(EncoderKind::Gru);
 }
 
 /// As [`gru_policy_solves_cartpole_novel_for_three_seeds`], with an LSTM. Measured: solved at
 /// 30k, 80k and 30k steps.
 #[test]
 fn lstm_policy_solves_cartpole_novel_for_three_seeds() {
-    for seed in [1, 2, 3] {
-        let (steps, sps) = solve_novel(EncoderKind::Lstm, seed, 200_000, 475.0);
-        eprintln!("LSTM seed {seed}: solved at {steps} steps, {sps:.0} steps/s");
-        assert!(
-            steps <= 200_000,
-            "LSTM seed {seed}: never reached 475 within 200k steps"
-        );
-    }
+    assert_solves_novel_for_three_seeds(EncoderKind::Lstm);
 }
 
 /// GTrXL (width 64, 1 layer, 2 heads, memory 16, trained through Burn's autodiff) within the
@@ -172,12 +170,5 @@ fn lstm_policy_solves_cartpole_novel_for_three_seeds() {
 #[test]
 #[ignore = "slow (GTrXL through autodiff, ~30 min on 2 cores): run with --ignored"]
 fn gtrxl_policy_solves_cartpole_novel_for_three_seeds() {
-    for seed in [1, 2, 3] {
-        let (steps, sps) = solve_novel(EncoderKind::Gtrxl, seed, 200_000, 475.0);
-        eprintln!("GTrXL seed {seed}: solved at {steps} steps, {sps:.0} steps/s");
-        assert!(
-            steps <= 200_000,
-            "GTrXL seed {seed}: never reached 475 within 200k steps"
-        );
-    }
+    assert_solves_novel_for_three_seeds(EncoderKind::Gtrxl);
 }

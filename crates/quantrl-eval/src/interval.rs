@@ -215,9 +215,7 @@ impl MeanInterval {
             high: m + half,
         })
     }
-}
 
-impl MeanInterval {
     /// The interval intersected with the range `[lo, hi]` a metric can take (a max drawdown
     /// lies in `[-1, 0]`, a cumulative return is at least `-1`): with few seeds and a skewed
     /// metric the symmetric t interval can reach values no run can have; the truncated

@@ -15,6 +15,7 @@ use burn::tensor::{Tensor, backend::Backend};
 use quantrl_core::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::obs_norm::normalize_opt;
 use crate::{Activation, Mlp, ObsNormalizer, ParallelMlp, mlp::linear_orthogonal};
 
 /// Configuration of an [`ActorCritic`].
@@ -243,10 +244,7 @@ impl<B: Backend> ActorCritic<B> {
     ///   quantiles `[batch, n_critics, N]`
     pub fn forward(&self, obs: Tensor<B, 2>) -> ActorCriticOutput<B> {
         let [n, _] = obs.dims();
-        let obs = match &self.obs_norm {
-            Some(norm) => norm.forward(obs),
-            None => obs,
-        };
+        let obs = normalize_opt(self.obs_norm.as_ref(), obs);
         if let Some(mlp) = &self.shared {
             let h = mlp.forward(obs);
             if self.n_quantiles == 0 {

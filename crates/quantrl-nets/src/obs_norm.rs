@@ -121,6 +121,17 @@ impl<B: Backend> ObsNormalizer<B> {
     }
 }
 
+/// `x` through `norm` when there is one (the networks' optional normalizer), else `x`.
+pub(crate) fn normalize_opt<B: Backend, const D: usize>(
+    norm: Option<&ObsNormalizer<B>>,
+    x: Tensor<B, D>,
+) -> Tensor<B, D> {
+    match norm {
+        Some(norm) => norm.forward(x),
+        None => x,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ use crate::encoder::{EncoderState, SequenceEncoder};
 use crate::gtrxl::{Gtrxl, GtrxlConfig};
 use crate::heads::{CategoricalHead, ValueHead};
 use crate::host_bptt::{HostCell, HostRnnLayer, RnnTape};
+use crate::obs_norm::normalize_opt;
 use crate::rnn::{Gru, Lstm, RnnConfig, RnnLayer};
 use crate::transformer::{TransformerEncoder, TransformerEncoderConfig};
 use crate::{Activation, CriticReduction, Mlp, ObsNormalizer, combine_quantile_critics};
@@ -482,13 +483,6 @@ impl<B: Backend> RecurrentActorCritic<B> {
         self
     }
 
-    fn normalize<const D: usize>(&self, obs: Tensor<B, D>) -> Tensor<B, D> {
-        match &self.obs_norm {
-            Some(norm) => norm.forward(obs),
-            None => obs,
-        }
-    }
-
     /// Values `[n]` and, for a quantile critic, quantiles `[n, n_critics, N]` of value
     /// features `[n, d]`.
     fn critic(&self, hv: Tensor<B, 2>) -> (Tensor<B, 1>, Option<Tensor<B, 3>>) {
@@ -514,7 +508,7 @@ impl<B: Backend> RecurrentActorCritic<B> {
         state: EncoderState<B>,
         episode_start: Tensor<B, 1>,
     ) -> RecurrentStepOutput<B> {
-        let obs = self.normalize(obs);
+        let obs = normalize_opt(self.obs_norm.as_ref(), obs);
         let (ps, vs) = state.split_at(self.n_policy_state);
         let (hp, ps) = self
             .policy_encoder
@@ -547,7 +541,7 @@ impl<B: Backend> RecurrentActorCritic<B> {
         episode_starts: Tensor<B, 2>,
     ) -> RecurrentSeqOutput<B> {
         let [b, t, _] = obs.dims();
-        let obs = self.normalize(obs);
+        let obs = normalize_opt(self.obs_norm.as_ref(), obs);
         let (ps, vs) = state0.split_at(self.n_policy_state);
         let (hp, ps) = self
             .policy_encoder
