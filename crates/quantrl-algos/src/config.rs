@@ -179,6 +179,13 @@ pub struct PolicyConfig {
     /// A sequence encoder (GRU, LSTM, CLSTM, GTrXL, transformer) in front of the heads: the
     /// policy is then recurrent and trained by recurrent PPO. `None`: the MLP trunks above.
     pub encoder: Option<EncoderSettings>,
+    /// Run the MLP actor-critic (no encoder, scalar critic) on the host for rollouts and
+    /// training (`quantrl_nets::host_mlp` and `quantrl_losses::host`: hand-derived gradients,
+    /// several times faster than Burn's graph for small networks on a CPU, checked against
+    /// it in tests). The optimizer step stays Burn's. Ignored, with Burn's graph used
+    /// instead, for quantile critics and IRM penalties. Turn it off to keep a large network
+    /// on a GPU device.
+    pub host_mlp: bool,
 }
 
 impl Default for PolicyConfig {
@@ -189,6 +196,7 @@ impl Default for PolicyConfig {
             shared_trunk: false,
             ortho_init: true,
             encoder: None,
+            host_mlp: true,
         }
     }
 }

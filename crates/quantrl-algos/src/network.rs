@@ -13,7 +13,9 @@ use burn::module::{Module, ParamId};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Device, Tensor, TensorData, backend::Backend};
 use quantrl_core::ConfigError;
-use quantrl_nets::{ActorCritic, EncoderState, HostBpttForward, RecurrentActorCritic};
+use quantrl_nets::{
+    ActorCritic, EncoderState, HostActorCritic, HostBpttForward, RecurrentActorCritic,
+};
 
 use crate::TrainConfig;
 
@@ -134,6 +136,13 @@ pub trait PolicyNetwork<B: Backend>: Module<B> + Clone {
     fn with_obs_stats(self, mean: &[f32], var: &[f32]) -> Self
     where
         Self: Sized;
+
+    /// A host snapshot of the network for CPU rollouts and training steps
+    /// (`quantrl_nets::host_mlp`), where the network is one it covers (a feed-forward MLP with
+    /// a scalar critic); `None` otherwise (the default), and callers use Burn's graph.
+    fn host_actor_critic(&self) -> Option<HostActorCritic> {
+        None
+    }
 
     /// [`forward_sequences`](Self::forward_sequences) for a training step. A network may run
     /// parts of it outside Burn's autodiff (`host_fast_path`, e.g. GRU/LSTM backpropagation
@@ -287,6 +296,10 @@ impl<B: Backend> PolicyNetwork<B> for ActorCritic<B> {
 
     fn with_obs_stats(self, mean: &[f32], var: &[f32]) -> Self {
         Self::with_obs_stats(self, mean, var)
+    }
+
+    fn host_actor_critic(&self) -> Option<HostActorCritic> {
+        HostActorCritic::from_actor_critic(self)
     }
 }
 

@@ -35,6 +35,7 @@ use burn::tensor::{Int, Tensor, TensorData, backend::AutodiffBackend};
 use quantrl_core::{Actions, ConfigError, Rng, StepBatch, VecEnv, derive_seed};
 use quantrl_losses::categorical::{log_prob_entropy, one_hot};
 use quantrl_losses::cvar::CvarObjective;
+use quantrl_losses::host::{HostPpoBatch, ppo_loss_host};
 use quantrl_losses::ppo::{
     PpoLossConfig, PpoLossInputs, clipped_surrogate, normalize_advantages, ppo_loss,
 };
@@ -291,6 +292,11 @@ where
     /// step); a terminated one is not.
     pub fn collect_rollout(&mut self) -> Result<(), AlgoError> {
         let policy = self.model.valid();
+        // The host snapshot (CPU fast path), when the network and the loss allow it.
+        let host = self
+            .host_path_covered()
+            .then(|| policy.host_actor_critic())
+            .flatten();
         let (n, d, a) = (self.config.ppo.n_envs, self.obs_dim, self.n_actions);
         let gamma = self.config.ppo.gamma as f32;
         let seq_len = self.buffer.seq_len;
@@ -306,17 +312,26 @@ where
             if t % seq_len == 0 {
                 self.store_chunk_state(t / seq_len);
             }
-            let out = policy.step(
-                host_to_tensor(&self.batch.obs, n, d, &self.device),
-                self.state.clone(),
-                &self.episode_starts,
-            );
-            self.state = out.state;
-            if let Some(dist) = &mut self.dist {
-                let q = dist.buffer.n_quantiles;
-                let reduced = reduced_quantiles(out.quantiles, dist.config.twin_reduction);
-                dist.buffer.quantiles[base * q..(base + n) * q].copy_from_slice(&reduced);
-            }
+            let (mut logits, values) = match &host {
+                Some(h) => {
+                    let tape = h.forward(&self.batch.obs, n);
+                    (tape.logits, tape.values)
+                }
+                None => {
+                    let out = policy.step(
+                        host_to_tensor(&self.batch.obs, n, d, &self.device),
+                        self.state.clone(),
+                        &self.episode_starts,
+                    );
+                    self.state = out.state;
+                    if let Some(dist) = &mut self.dist {
+                        let q = dist.buffer.n_quantiles;
+                        let reduced = reduced_quantiles(out.quantiles, dist.config.twin_reduction);
+                        dist.buffer.quantiles[base * q..(base + n) * q].copy_from_slice(&reduced);
+                    }
+                    (tensor_to_host(out.logits), tensor_to_host(out.values))
+                }
+            };
             if let Some(regimes) = &mut self.regimes {
                 for i in 0..n {
                     regimes[base + i] = self
@@ -326,8 +341,6 @@ where
                         as u32;
                 }
             }
-            let mut logits = tensor_to_host(out.logits);
-            let values = tensor_to_host(out.values);
             if let (Some(masks), Some(stored)) =
                 (&self.batch.action_masks, &mut self.buffer.action_masks)
             {
@@ -387,9 +400,13 @@ where
                         TensorData::new(rows, [k]),
                         &self.device,
                     ));
-                let final_obs = host_to_tensor(&final_obs, k, d, &self.device);
-                let (v, reduced) =
-                    values_and_quantiles(&policy, &self.dist, final_obs, state, &zeros[..k]);
+                let (v, reduced) = match &host {
+                    Some(h) => (h.forward(&final_obs, k).values, None),
+                    None => {
+                        let final_obs = host_to_tensor(&final_obs, k, d, &self.device);
+                        values_and_quantiles(&policy, &self.dist, final_obs, state, &zeros[..k])
+                    }
+                };
                 if let (Some(dist), Some(reduced)) = (&mut self.dist, reduced) {
                     let q = dist.buffer.n_quantiles;
                     for (j, &i) in truncated_rows.iter().enumerate() {
@@ -403,14 +420,16 @@ where
                 }
             }
         }
-        let last_obs = host_to_tensor(&self.batch.obs, n, d, &self.device);
-        let (last_values, last_quantiles) = values_and_quantiles(
-            &policy,
-            &self.dist,
-            last_obs,
-            self.state.clone(),
-            &self.episode_starts,
-        );
+        let (last_values, last_quantiles) = match &host {
+            Some(h) => (h.forward(&self.batch.obs, n).values, None),
+            None => values_and_quantiles(
+                &policy,
+                &self.dist,
+                host_to_tensor(&self.batch.obs, n, d, &self.device),
+                self.state.clone(),
+                &self.episode_starts,
+            ),
+        };
         if let Some(dist) = &mut self.dist {
             dist.buffer.last_quantiles = last_quantiles.expect("a distributional critic");
             let p = &self.config.ppo;
@@ -543,10 +562,26 @@ where
         let mut epochs = 0;
         let mut early_stopped = false;
         let mut mb = Minibatch::default();
+        // Loss terms of the minibatches trained on the host path.
+        let mut host_rows: Vec<[f64; 6]> = Vec::new();
+        let host_path = self.host_path_covered() && self.model.host_actor_critic().is_some();
         'epochs: for _ in 0..n_epochs {
             self.rng.shuffle(&mut indices);
             for chunk in indices.chunks(seqs_per_batch) {
                 self.gather(chunk, &mut mb);
+                if host_path {
+                    match self.host_minibatch(&mb, &loss_config, target_kl, max_grad_norm, lr)? {
+                        Some((row, norm)) => {
+                            host_rows.push(row);
+                            grad_norms.push(norm);
+                            continue;
+                        }
+                        None => {
+                            early_stopped = true;
+                            break 'epochs;
+                        }
+                    }
+                }
                 let dev = &self.device;
                 let m = mb.act.len();
                 let t1 =
@@ -691,8 +726,13 @@ where
             epochs += 1;
         }
         self.n_updates += 1;
-        let k = logged.len().max(1) as f64;
+        let k = (logged.len() + host_rows.len()).max(1) as f64;
         let mut sums = [0f64; 6];
+        for row in &host_rows {
+            for (s, v) in sums.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
         if !logged.is_empty() {
             let all = tensor_to_host(Tensor::cat(logged, 0));
             for row in all.chunks_exact(6) {
@@ -772,6 +812,86 @@ where
             cvar_weight,
             irm_penalty,
         })
+    }
+
+    /// Whether rollouts and updates may take the host path (`policy.host_mlp`): its loss is
+    /// the plain PPO loss, so not with a quantile critic or an IRM penalty. The network must
+    /// also have a host snapshot ([`PolicyNetwork::host_actor_critic`]).
+    fn host_path_covered(&self) -> bool {
+        self.config.policy.host_mlp && self.dist.is_none() && self.config.ppo.irm.is_none()
+    }
+
+    /// One minibatch on the host path: forward and loss on the host, gradients by hand,
+    /// global-norm clipping, then the optimizer's step. `None` when the target KL stops the
+    /// update before this step; otherwise the logged loss terms and the gradient norm.
+    fn host_minibatch(
+        &mut self,
+        mb: &Minibatch,
+        loss_config: &PpoLossConfig,
+        target_kl: Option<f64>,
+        max_grad_norm: f64,
+        lr: f64,
+    ) -> Result<Option<([f64; 6], f64)>, AlgoError> {
+        let host = self
+            .model
+            .host_actor_critic()
+            .expect("the host path is taken only for networks with a host snapshot");
+        let m = mb.act.len();
+        let tape = host.forward(&mb.obs, m);
+        let mut logits = tape.logits.clone();
+        for (l, &mask) in logits.iter_mut().zip(&mb.mask) {
+            *l += mask;
+        }
+        let l = ppo_loss_host(
+            &HostPpoBatch {
+                logits: &logits,
+                n_actions: self.n_actions,
+                actions: &mb.act,
+                old_log_prob: &mb.lp,
+                advantages: &mb.adv,
+                values: &tape.values,
+                old_values: &mb.val,
+                returns: &mb.ret,
+            },
+            loss_config,
+        );
+        if target_kl.is_some_and(|kl| l.approx_kl > 1.5 * kl) {
+            return Ok(None);
+        }
+        let mut host_grads = host.backward(&tape, &l.d_logits, &l.d_values);
+        let norm = host_grads
+            .iter()
+            .flat_map(|g| &g.values)
+            .map(|&v| (v as f64) * (v as f64))
+            .sum::<f64>()
+            .sqrt();
+        if !norm.is_finite() {
+            return Err(AlgoError::Diverged {
+                update: self.n_updates,
+                what: "gradient norm".into(),
+            });
+        }
+        // As `clip_grad_norm`.
+        let factor = max_grad_norm / (norm + 1e-6);
+        if factor < 1.0 {
+            for g in &mut host_grads {
+                g.values.iter_mut().for_each(|v| *v *= factor as f32);
+            }
+        }
+        let mut grads = GradientsParams::new();
+        for g in host_grads {
+            register_host_grad::<B>(g, &mut grads, &self.device);
+        }
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        let row = [
+            l.loss,
+            l.policy_loss,
+            l.value_loss,
+            l.entropy_loss,
+            l.approx_kl,
+            l.clip_fraction,
+        ];
+        Ok(Some((row, norm)))
     }
 
     /// Move the observation statistics with the rollout just trained on and hand them to the
@@ -1077,7 +1197,11 @@ fn register_host_grad<B: AutodiffBackend>(
             g.id,
             Tensor::from_data(TensorData::new(g.values, [r, c]), device),
         ),
-        _ => unreachable!("host gradients are vectors or matrices"),
+        [k, r, c] => grads.register::<B::InnerBackend, 3>(
+            g.id,
+            Tensor::from_data(TensorData::new(g.values, [k, r, c]), device),
+        ),
+        _ => unreachable!("host gradients have one to three dimensions"),
     }
 }
 

@@ -5,6 +5,8 @@
 //!
 //! * [`ppo`]: the clipped PPO surrogate, clipped value loss, entropy and approximate KL, with
 //!   Stable-Baselines3's conventions (checked against `ppo_loss.json`);
+//! * [`host`]: the same PPO loss on host arrays with hand-derived gradients, for the CPU
+//!   training path of small networks;
 //! * [`categorical`]: categorical distribution math over logits;
 //! * [`kl`]: the KL-penalized surrogate and the adaptive KL coefficient (PPO paper);
 //! * [`value`]: variance-scaled value loss and variance-adaptive value clipping;
@@ -33,6 +35,7 @@
 
 pub mod categorical;
 pub mod cvar;
+pub mod host;
 pub mod irm;
 pub mod kl;
 pub mod ppo;

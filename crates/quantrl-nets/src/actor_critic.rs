@@ -145,11 +145,11 @@ pub struct ActorCriticOutput<B: Backend> {
 /// ```
 #[derive(Module, Debug)]
 pub struct ActorCritic<B: Backend> {
-    shared: Option<Mlp<B>>,
-    dual: Option<ParallelMlp<B>>,
-    policy_head: Linear<B>,
+    pub(crate) shared: Option<Mlp<B>>,
+    pub(crate) dual: Option<ParallelMlp<B>>,
+    pub(crate) policy_head: Linear<B>,
     /// `[last, 1]` for a scalar critic, `[last, N]` for a quantile critic.
-    value_head: Linear<B>,
+    pub(crate) value_head: Linear<B>,
     /// The second quantile critic's head (an `Option`, so that records written before it
     /// existed still load: a missing optional field reads as `None`).
     twin_value_head: Option<Linear<B>>,

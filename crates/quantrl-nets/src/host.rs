@@ -13,7 +13,8 @@ use burn::tensor::{Tensor, backend::Backend};
 use crate::rnn::Gru;
 
 /// Dot product with eight independent accumulators (vectorizes without fast-math).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+#[inline(always)]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca

@@ -54,10 +54,13 @@ pub mod activation;
 mod actor_critic;
 pub mod clstm;
 pub mod encoder;
+#[macro_use]
+pub mod fastmath;
 pub mod gtrxl;
 pub mod heads;
 pub mod host;
 pub mod host_bptt;
+pub mod host_mlp;
 pub mod init;
 mod mlp;
 pub mod obs_norm;
@@ -77,6 +80,7 @@ pub use heads::{
     CategoricalHead, DiagGaussian, DiagGaussianHead, MASKED_LOGIT, ValueHead, mask_logits,
 };
 pub use host::{HostGru, HostLinear};
+pub use host_mlp::{HostActorCritic, HostMlpTape};
 pub use mlp::{Mlp, ParallelMlp, linear_from_pytorch, linear_orthogonal, linear_uniform};
 pub use obs_norm::ObsNormalizer;
 pub use recurrent_ac::{

@@ -107,9 +107,9 @@ fn linear_from_data<B: Backend>(
 /// Hidden layers of linear + activation; the last layer has an activation too (a trunk).
 #[derive(Module, Debug)]
 pub struct Mlp<B: Backend> {
-    layers: Vec<Linear<B>>,
+    pub(crate) layers: Vec<Linear<B>>,
     #[module(skip)]
-    activation: Activation,
+    pub(crate) activation: Activation,
 }
 
 impl<B: Backend> Mlp<B> {
@@ -160,9 +160,9 @@ impl<B: Backend> Mlp<B> {
 #[derive(Module, Debug)]
 pub struct ParallelMlp<B: Backend> {
     pub(crate) weights: Vec<Param<Tensor<B, 3>>>,
-    biases: Vec<Param<Tensor<B, 3>>>,
+    pub(crate) biases: Vec<Param<Tensor<B, 3>>>,
     #[module(skip)]
-    activation: Activation,
+    pub(crate) activation: Activation,
 }
 
 impl<B: Backend> ParallelMlp<B> {

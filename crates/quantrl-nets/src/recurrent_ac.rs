@@ -13,6 +13,7 @@ use crate::encoder::{EncoderState, SequenceEncoder};
 use crate::gtrxl::{Gtrxl, GtrxlConfig};
 use crate::heads::{CategoricalHead, ValueHead};
 use crate::host_bptt::{HostCell, HostRnnLayer, RnnTape};
+use crate::host_mlp::param_values;
 use crate::obs_norm::normalize_opt;
 use crate::rnn::{Gru, Lstm, RnnConfig, RnnLayer};
 use crate::transformer::{TransformerEncoder, TransformerEncoderConfig};
@@ -607,11 +608,7 @@ impl<B: AutodiffBackend> HostBpttForward<B> {
         for part in &self.parts {
             let [s, l, h] = part.leaf.dims();
             let d_out: Vec<f32> = match part.leaf.grad(grads) {
-                Some(g) => g
-                    .into_data()
-                    .convert::<f32>()
-                    .to_vec()
-                    .expect("float grads"),
+                Some(g) => param_values(g),
                 None => vec![0.0; s * l * h],
             };
             let layer_grads = part.tape.backward(&part.layers, &d_out);
@@ -642,19 +639,9 @@ impl<B: AutodiffBackend> HostBpttForward<B> {
 fn host_layers<B: Backend>(layers: &[RnnLayer<B>]) -> (Vec<HostRnnLayer>, Vec<[ParamId; 4]>) {
     let m = |t: Tensor<B, 2>| {
         let [r, c] = t.dims();
-        let v: Vec<f32> = t
-            .into_data()
-            .convert::<f32>()
-            .to_vec()
-            .expect("float weights");
-        ndarray::Array2::from_shape_vec((r, c), v).expect("weight shape")
+        ndarray::Array2::from_shape_vec((r, c), param_values(t)).expect("weight shape")
     };
-    let v = |t: Tensor<B, 1>| -> Vec<f32> {
-        t.into_data()
-            .convert::<f32>()
-            .to_vec()
-            .expect("float biases")
-    };
+    let v = |t: Tensor<B, 1>| -> Vec<f32> { param_values(t) };
     layers
         .iter()
         .map(|l| {

@@ -97,6 +97,7 @@ pub fn base_config(seed: u64, total_steps: u64) -> TrainConfig {
             shared_trunk: false,
             ortho_init: true,
             encoder: None,
+            ..Default::default()
         },
         ..Default::default()
     };
