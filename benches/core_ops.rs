@@ -11,6 +11,7 @@ use quantrl::algos::gae::compute_gae;
 use quantrl::burn::module::AutodiffModule;
 use quantrl::burn::optim::{GradientsParams, Optimizer};
 use quantrl::burn::tensor::{Distribution, Tensor};
+use quantrl::nets::HostActorCritic;
 use quantrl::optim::AdamWSettings;
 use quantrl::prelude::*;
 
@@ -97,9 +98,36 @@ fn network(c: &mut Criterion) {
     }
 }
 
+/// The host path's network pieces (`quantrl_nets::host_mlp`): a rollout step's forward at
+/// batch 8, and one minibatch's forward and backward (no optimizer step) at 256 and 2048.
+fn host_network(c: &mut Criterion) {
+    let device = Default::default();
+    let net: ActorCritic<DefaultBackend> = ActorCriticConfig::new(4, 2).init(&device);
+    let host = HostActorCritic::from_actor_critic(&net).expect("scalar critic");
+    for batch in [8usize, 256, 2048] {
+        let x: Vec<f32> = (0..batch * 4).map(|i| (i as f32 * 0.37).sin()).collect();
+        c.bench_function(&format!("host_actor_critic_inference_b{batch}"), |b| {
+            b.iter(|| black_box(host.forward(&x, batch).logits))
+        });
+        if batch == 8 {
+            continue;
+        }
+        let (d_logits, d_values) = (vec![1f32; batch * 2], vec![1f32; batch]);
+        c.bench_function(
+            &format!("host_actor_critic_forward_backward_b{batch}"),
+            |b| {
+                b.iter(|| {
+                    let tape = host.forward(&x, batch);
+                    black_box(host.backward(&tape, &d_logits, &d_values))
+                })
+            },
+        );
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(std::time::Duration::from_millis(500)).measurement_time(std::time::Duration::from_secs(2));
-    targets = cartpole_step, gae, network
+    targets = cartpole_step, gae, network, host_network
 }
 criterion_main!(benches);

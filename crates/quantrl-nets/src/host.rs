@@ -10,6 +10,7 @@
 use burn::nn::Linear;
 use burn::tensor::{Tensor, backend::Backend};
 
+use crate::fastmath;
 use crate::rnn::Gru;
 
 /// Dot product with eight independent accumulators (vectorizes without fast-math).
@@ -29,10 +30,6 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + tail
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// Row-major `[d_out][d_in]` copy of a Burn `[d_in, d_out]` weight.
@@ -99,13 +96,46 @@ impl HostLinear {
             "output is not [batch, {}]",
             self.d_out
         );
-        for (xr, or) in x
-            .chunks_exact(self.d_in)
-            .zip(out.chunks_exact_mut(self.d_out))
-        {
-            for (o, v) in or.iter_mut().enumerate() {
-                *v = self.bias[o] + dot(&self.weight[o * self.d_in..(o + 1) * self.d_in], xr);
+        linear_rows(&self.weight, &self.bias, x, out);
+    }
+}
+
+multiversion! {
+    /// `out[r, o] = bias[o] + weight[o, :] · x[r, :]` (`weight` row-major `[d_out, d_in]`).
+    fn linear_rows(weight: &[f32], bias: &[f32], x: &[f32], out: &mut [f32]) {
+        let (d_out, d_in) = (bias.len(), weight.len() / bias.len());
+        for (xr, or) in x.chunks_exact(d_in).zip(out.chunks_exact_mut(d_out)) {
+            for ((v, w), &b) in or.iter_mut().zip(weight.chunks_exact(d_in)).zip(bias) {
+                *v = b + dot(w, xr);
             }
+        }
+    }
+}
+
+multiversion! {
+    /// One GRU layer's step for one row (PyTorch's equations): gate pre-activations from `x`
+    /// and the state `hs` into the scratch `gi`, `gh`, then `hs` updated in place.
+    #[allow(clippy::too_many_arguments)]
+    fn gru_cell(
+        w_ih: &[f32],
+        w_hh: &[f32],
+        b_ih: &[f32],
+        b_hh: &[f32],
+        x: &[f32],
+        hs: &mut [f32],
+        gi: &mut [f32],
+        gh: &mut [f32],
+    ) {
+        let (h, d_in) = (hs.len(), x.len());
+        for (g, (gi, gh)) in gi.iter_mut().zip(gh.iter_mut()).enumerate() {
+            *gi = b_ih[g] + dot(&w_ih[g * d_in..(g + 1) * d_in], x);
+            *gh = b_hh[g] + dot(&w_hh[g * h..(g + 1) * h], hs);
+        }
+        for (k, hk) in hs.iter_mut().enumerate() {
+            let r = fastmath::sigmoid(gi[k] + gh[k]);
+            let z = fastmath::sigmoid(gi[h + k] + gh[h + k]);
+            let n = fastmath::tanh(gi[2 * h + k] + r * gh[2 * h + k]);
+            *hk = n + z * (*hk - n);
         }
     }
 }
@@ -184,18 +214,16 @@ impl HostGru {
             input[..d0].copy_from_slice(&obs[b * d0..(b + 1) * d0]);
             for (l, layer) in self.layers.iter().enumerate() {
                 let hs = &mut s[l * h..(l + 1) * h];
-                let x = &input[..layer.d_in];
-                for g in 0..3 * h {
-                    gi[g] =
-                        layer.b_ih[g] + dot(&layer.w_ih[g * layer.d_in..(g + 1) * layer.d_in], x);
-                    gh[g] = layer.b_hh[g] + dot(&layer.w_hh[g * h..(g + 1) * h], hs);
-                }
-                for k in 0..h {
-                    let r = sigmoid(gi[k] + gh[k]);
-                    let z = sigmoid(gi[h + k] + gh[h + k]);
-                    let n = (gi[2 * h + k] + r * gh[2 * h + k]).tanh();
-                    hs[k] = n + z * (hs[k] - n);
-                }
+                gru_cell(
+                    &layer.w_ih,
+                    &layer.w_hh,
+                    &layer.b_ih,
+                    &layer.b_hh,
+                    &input[..layer.d_in],
+                    hs,
+                    &mut gi,
+                    &mut gh,
+                );
                 input[..h].copy_from_slice(hs);
             }
             out[b * h..(b + 1) * h].copy_from_slice(&input[..h]);
