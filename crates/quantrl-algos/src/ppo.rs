@@ -40,9 +40,10 @@ use quantrl_losses::ppo::{
     PpoLossConfig, PpoLossInputs, clipped_surrogate, normalize_advantages, ppo_loss,
 };
 use quantrl_nets::{
-    ActorCritic, CriticReduction, EncoderState, HostParamGrad, RecurrentActorCritic, reduce_critics,
+    ActorCritic, CriticReduction, EncoderState, HostActorCritic, HostParamGrad,
+    RecurrentActorCritic, reduce_critics,
 };
-use quantrl_optim::{ParamGroup, clip_grad_norm};
+use quantrl_optim::{ParamGroup, clip_factor, clip_grad_norm};
 
 use crate::distributional::{
     CvarEstimate, DistributionalBuffer, DistributionalConfig, MIN_EPISODES_FOR_CVAR,
@@ -393,16 +394,16 @@ where
                 for &i in &truncated_rows {
                     final_obs.extend_from_slice(self.batch.final_obs_of(i));
                 }
-                let rows: Vec<i64> = truncated_rows.iter().map(|&i| i as i64).collect();
-                let state = self
-                    .state
-                    .select(Tensor::<B::InnerBackend, 1, Int>::from_data(
-                        TensorData::new(rows, [k]),
-                        &self.device,
-                    ));
                 let (v, reduced) = match &host {
                     Some(h) => (h.forward(&final_obs, k).values, None),
                     None => {
+                        let rows: Vec<i64> = truncated_rows.iter().map(|&i| i as i64).collect();
+                        let state =
+                            self.state
+                                .select(Tensor::<B::InnerBackend, 1, Int>::from_data(
+                                    TensorData::new(rows, [k]),
+                                    &self.device,
+                                ));
                         let final_obs = host_to_tensor(&final_obs, k, d, &self.device);
                         values_and_quantiles(&policy, &self.dist, final_obs, state, &zeros[..k])
                     }
@@ -564,13 +565,22 @@ where
         let mut mb = Minibatch::default();
         // Loss terms of the minibatches trained on the host path.
         let mut host_rows: Vec<[f64; 6]> = Vec::new();
-        let host_path = self.host_path_covered() && self.model.host_actor_critic().is_some();
+        let host_path = self.host_path_covered();
         'epochs: for _ in 0..n_epochs {
             self.rng.shuffle(&mut indices);
             for chunk in indices.chunks(seqs_per_batch) {
                 self.gather(chunk, &mut mb);
-                if host_path {
-                    match self.host_minibatch(&mb, &loss_config, target_kl, max_grad_norm, lr)? {
+                // A snapshot of the weights as they are now (after the last step).
+                if let Some(host) = host_path.then(|| self.model.host_actor_critic()).flatten() {
+                    let stepped = self.host_minibatch(
+                        &host,
+                        &mb,
+                        &loss_config,
+                        target_kl,
+                        max_grad_norm,
+                        lr,
+                    )?;
+                    match stepped {
                         Some((row, norm)) => {
                             host_rows.push(row);
                             grad_norms.push(norm);
@@ -821,24 +831,23 @@ where
         self.config.policy.host_mlp && self.dist.is_none() && self.config.ppo.irm.is_none()
     }
 
-    /// One minibatch on the host path: forward and loss on the host, gradients by hand,
+    /// One minibatch on the host path, `host` being the snapshot of the current weights:
+    /// forward and loss on the host, gradients by hand,
     /// global-norm clipping, then the optimizer's step. `None` when the target KL stops the
     /// update before this step; otherwise the logged loss terms and the gradient norm.
     fn host_minibatch(
         &mut self,
+        host: &HostActorCritic,
         mb: &Minibatch,
         loss_config: &PpoLossConfig,
         target_kl: Option<f64>,
         max_grad_norm: f64,
         lr: f64,
     ) -> Result<Option<([f64; 6], f64)>, AlgoError> {
-        let host = self
-            .model
-            .host_actor_critic()
-            .expect("the host path is taken only for networks with a host snapshot");
         let m = mb.act.len();
-        let tape = host.forward(&mb.obs, m);
-        let mut logits = tape.logits.clone();
+        let mut tape = host.forward(&mb.obs, m);
+        // The backward pass does not read the logits: take them to add the masks.
+        let mut logits = std::mem::take(&mut tape.logits);
         for (l, &mask) in logits.iter_mut().zip(&mb.mask) {
             *l += mask;
         }
@@ -871,9 +880,7 @@ where
                 what: "gradient norm".into(),
             });
         }
-        // As `clip_grad_norm`.
-        let factor = max_grad_norm / (norm + 1e-6);
-        if factor < 1.0 {
+        if let Some(factor) = clip_factor(norm, max_grad_norm) {
             for g in &mut host_grads {
                 g.values.iter_mut().for_each(|v| *v *= factor as f32);
             }

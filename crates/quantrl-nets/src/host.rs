@@ -11,6 +11,7 @@ use burn::nn::Linear;
 use burn::tensor::{Tensor, backend::Backend};
 
 use crate::fastmath;
+use crate::host_mlp::param_values;
 use crate::rnn::Gru;
 
 /// Dot product with eight independent accumulators (vectorizes without fast-math).
@@ -35,11 +36,7 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Row-major `[d_out][d_in]` copy of a Burn `[d_in, d_out]` weight.
 fn transposed<B: Backend>(w: Tensor<B, 2>) -> (Vec<f32>, usize, usize) {
     let [d_in, d_out] = w.dims();
-    let v: Vec<f32> = w
-        .into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("float weights");
+    let v = param_values(w);
     let mut t = vec![0f32; v.len()];
     for i in 0..d_in {
         for o in 0..d_out {
@@ -47,13 +44,6 @@ fn transposed<B: Backend>(w: Tensor<B, 2>) -> (Vec<f32>, usize, usize) {
         }
     }
     (t, d_in, d_out)
-}
-
-fn host_vec<B: Backend>(t: Tensor<B, 1>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .to_vec()
-        .expect("float values")
 }
 
 /// A linear layer on the host (see the [module docs](self)).
@@ -72,7 +62,7 @@ impl HostLinear {
         let bias = linear
             .bias
             .as_ref()
-            .map_or_else(|| vec![0.0; d_out], |b| host_vec(b.val()));
+            .map_or_else(|| vec![0.0; d_out], |b| param_values(b.val()));
         Self {
             weight,
             bias,
@@ -170,8 +160,8 @@ impl HostGru {
                 HostGruLayer {
                     w_ih,
                     w_hh,
-                    b_ih: host_vec(l.b_ih.val()),
-                    b_hh: host_vec(l.b_hh.val()),
+                    b_ih: param_values(l.b_ih.val()),
+                    b_hh: param_values(l.b_hh.val()),
                     d_in,
                 }
             })

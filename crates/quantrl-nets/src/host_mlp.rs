@@ -101,13 +101,9 @@ pub fn param_values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
         .expect("float parameters")
 }
 
-fn host_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    param_values(t)
-}
-
 fn host_matrix<B: Backend>(t: Tensor<B, 2>) -> Array2<f32> {
     let [r, c] = t.dims();
-    Array2::from_shape_vec((r, c), host_vec(t)).expect("weight shape")
+    Array2::from_shape_vec((r, c), param_values(t)).expect("weight shape")
 }
 
 fn head<B: Backend>(l: &Linear<B>) -> HostHead {
@@ -117,7 +113,7 @@ fn head<B: Backend>(l: &Linear<B>) -> HostHead {
         w,
         b: l.bias
             .as_ref()
-            .map_or_else(|| vec![0.0; d_out], |b| host_vec(b.val())),
+            .map_or_else(|| vec![0.0; d_out], |b| param_values(b.val())),
         w_id: l.weight.id,
         b_id: l.bias.as_ref().map(|b| b.id),
     }
@@ -125,8 +121,8 @@ fn head<B: Backend>(l: &Linear<B>) -> HostHead {
 
 fn parallel_layer<B: Backend>(w: &Param<Tensor<B, 3>>, b: &Param<Tensor<B, 3>>) -> HostLayer {
     let [_, d_in, d_out] = w.dims();
-    let wv = host_vec(w.val());
-    let bv = host_vec(b.val());
+    let wv = param_values(w.val());
+    let bv = param_values(b.val());
     HostLayer {
         w: wv
             .chunks_exact(d_in * d_out)
@@ -560,8 +556,18 @@ mod tests {
         let x = obs(n, d);
         let tape = host.forward(&x, n);
         let out = net.forward(Tensor::from_data(TensorData::new(x.clone(), [n, d]), &dev));
-        close(&tape.logits, &host_vec(out.logits.clone()), 2e-5, "logits");
-        close(&tape.values, &host_vec(out.values.clone()), 2e-5, "values");
+        close(
+            &tape.logits,
+            &param_values(out.logits.clone()),
+            2e-5,
+            "logits",
+        );
+        close(
+            &tape.values,
+            &param_values(out.values.clone()),
+            2e-5,
+            "values",
+        );
         // Loss = Σ wl ⊙ logits + Σ wv ⊙ values with fixed weights.
         let wl: Vec<f32> = (0..n * a).map(|i| ((i as f32) * 1.3).cos()).collect();
         let wv: Vec<f32> = (0..n).map(|i| 0.5 - (i as f32) * 0.2).collect();
@@ -587,7 +593,7 @@ mod tests {
                     .find(|h| h.id == param.id)
                     .unwrap_or_else(|| panic!("no host gradient for {:?}", param.dims()));
                 assert_eq!(h.shape, param.dims().to_vec(), "shape");
-                close(&h.values, &host_vec(g), 5e-5, "gradient");
+                close(&h.values, &param_values(g), 5e-5, "gradient");
                 self.seen += 1;
             }
         }

@@ -61,11 +61,18 @@ pub fn clip_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     max_norm: f64,
 ) -> f64 {
     let norm = grad_norm::<B, M>(module, grads);
-    let factor = max_norm / (norm + 1e-6);
-    if factor < 1.0 {
+    if let Some(factor) = clip_factor(norm, max_norm) {
         module.visit(&mut Scale { grads, factor });
     }
     norm
+}
+
+/// The factor [`clip_grad_norm`] scales gradients of global norm `norm` by, `max_norm /
+/// (norm + 1e-6)`, or `None` when it would not be below 1 (no clipping). For gradients held
+/// outside Burn (host training paths).
+pub fn clip_factor(norm: f64, max_norm: f64) -> Option<f64> {
+    let factor = max_norm / (norm + 1e-6);
+    (factor < 1.0).then_some(factor)
 }
 
 use burn::tensor::ElementConversion as _;

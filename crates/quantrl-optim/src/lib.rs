@@ -55,7 +55,7 @@ mod groups;
 pub mod noise;
 pub mod upgd;
 
-pub use clip::{clip_grad_norm, grad_norm};
+pub use clip::{clip_factor, clip_grad_norm, grad_norm};
 pub use groups::{GroupedOptimizer, ParamGroup};
 pub use noise::{BackendNoise, NoiseSource, ReplayNoise, RngNoise, Ziggurat};
 pub use upgd::{
