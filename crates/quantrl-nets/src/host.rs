@@ -11,6 +11,7 @@ use burn::nn::Linear;
 use burn::tensor::{Tensor, backend::Backend};
 
 use crate::fastmath;
+use crate::gemm::{gemm_acc, gemv_acc};
 use crate::host_mlp::param_values;
 use crate::rnn::Gru;
 
@@ -33,8 +34,9 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// Row-major `[d_out][d_in]` copy of a Burn `[d_in, d_out]` weight.
-fn transposed<B: Backend>(w: Tensor<B, 2>) -> (Vec<f32>, usize, usize) {
+/// A Burn `[d_in, d_out]` weight in both layouts: as stored (`[d_in][d_out]`, for batched
+/// products) and transposed (`[d_out][d_in]`, for one row at a time).
+fn both_layouts<B: Backend>(w: Tensor<B, 2>) -> Weight {
     let [d_in, d_out] = w.dims();
     let v = param_values(w);
     let mut t = vec![0f32; v.len()];
@@ -43,88 +45,97 @@ fn transposed<B: Backend>(w: Tensor<B, 2>) -> (Vec<f32>, usize, usize) {
             t[o * d_in + i] = v[i * d_out + o];
         }
     }
-    (t, d_in, d_out)
+    Weight {
+        rows: v,
+        cols: t,
+        d_in,
+        d_out,
+    }
 }
 
-/// A linear layer on the host (see the [module docs](self)).
+/// A weight in both layouts (see [`both_layouts`]).
 #[derive(Debug, Clone)]
-pub struct HostLinear {
-    weight: Vec<f32>,
-    bias: Vec<f32>,
+struct Weight {
+    /// `[d_in][d_out]`.
+    rows: Vec<f32>,
+    /// `[d_out][d_in]`.
+    cols: Vec<f32>,
     d_in: usize,
     d_out: usize,
 }
 
-impl HostLinear {
-    /// A snapshot of `linear`.
-    pub fn from_linear<B: Backend>(linear: &Linear<B>) -> Self {
-        let (weight, d_in, d_out) = transposed(linear.weight.val());
-        let bias = linear
-            .bias
-            .as_ref()
-            .map_or_else(|| vec![0.0; d_out], |b| param_values(b.val()));
-        Self {
-            weight,
-            bias,
-            d_in,
-            d_out,
+/// Batches from this size on go through the blocked matrix product; smaller ones row by row
+/// through matrix-vector products (the product's 8-row blocks would be mostly padding).
+const BATCHED: usize = 8;
+
+impl Weight {
+    /// `out[r, :] = bias + x[r, :] · W` for the rows of `x` (row stride `ldx`, the first
+    /// `d_in` columns read) into `out` (`[rows, d_out]`).
+    fn affine(&self, bias: &[f32], x: &[f32], ldx: usize, rows: usize, out: &mut [f32]) {
+        for row in out.chunks_exact_mut(self.d_out).take(rows) {
+            row.copy_from_slice(bias);
         }
-    }
-
-    /// `out = x W + b` for `batch` rows: `x` is `[batch, d_in]`, `out` `[batch, d_out]`.
-    pub fn forward(&self, x: &[f32], out: &mut [f32]) {
-        let batch = x.len() / self.d_in;
-        assert_eq!(
-            x.len(),
-            batch * self.d_in,
-            "input is not [batch, {}]",
-            self.d_in
-        );
-        assert_eq!(
-            out.len(),
-            batch * self.d_out,
-            "output is not [batch, {}]",
-            self.d_out
-        );
-        linear_rows(&self.weight, &self.bias, x, out);
-    }
-}
-
-multiversion! {
-    /// `out[r, o] = bias[o] + weight[o, :] · x[r, :]` (`weight` row-major `[d_out, d_in]`).
-    fn linear_rows(weight: &[f32], bias: &[f32], x: &[f32], out: &mut [f32]) {
-        let (d_out, d_in) = (bias.len(), weight.len() / bias.len());
-        for (xr, or) in x.chunks_exact(d_in).zip(out.chunks_exact_mut(d_out)) {
-            for ((v, w), &b) in or.iter_mut().zip(weight.chunks_exact(d_in)).zip(bias) {
-                *v = b + dot(w, xr);
+        if rows >= BATCHED {
+            gemm_acc(
+                (rows, self.d_in, self.d_out),
+                &x[..(rows - 1) * ldx + self.d_in],
+                (ldx, 1),
+                &self.rows,
+                self.d_out,
+                out,
+                self.d_out,
+            );
+        } else {
+            for (r, row) in out.chunks_exact_mut(self.d_out).take(rows).enumerate() {
+                gemv_acc(&self.cols, &x[r * ldx..r * ldx + self.d_in], row);
             }
         }
     }
 }
 
-multiversion! {
-    /// One GRU layer's step for one row (PyTorch's equations): gate pre-activations from `x`
-    /// and the state `hs` into the scratch `gi`, `gh`, then `hs` updated in place.
-    #[allow(clippy::too_many_arguments)]
-    fn gru_cell(
-        w_ih: &[f32],
-        w_hh: &[f32],
-        b_ih: &[f32],
-        b_hh: &[f32],
-        x: &[f32],
-        hs: &mut [f32],
-        gi: &mut [f32],
-        gh: &mut [f32],
-    ) {
-        let (h, d_in) = (hs.len(), x.len());
-        for (g, (gi, gh)) in gi.iter_mut().zip(gh.iter_mut()).enumerate() {
-            *gi = b_ih[g] + dot(&w_ih[g * d_in..(g + 1) * d_in], x);
-            *gh = b_hh[g] + dot(&w_hh[g * h..(g + 1) * h], hs);
+/// A linear layer on the host (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct HostLinear {
+    weight: Weight,
+    bias: Vec<f32>,
+}
+
+impl HostLinear {
+    /// A snapshot of `linear`.
+    pub fn from_linear<B: Backend>(linear: &Linear<B>) -> Self {
+        let weight = both_layouts(linear.weight.val());
+        let bias = linear
+            .bias
+            .as_ref()
+            .map_or_else(|| vec![0.0; weight.d_out], |b| param_values(b.val()));
+        Self { weight, bias }
+    }
+
+    /// `out = x W + b` for `batch` rows: `x` is `[batch, d_in]`, `out` `[batch, d_out]`.
+    pub fn forward(&self, x: &[f32], out: &mut [f32]) {
+        let (d_in, d_out) = (self.weight.d_in, self.weight.d_out);
+        let batch = x.len() / d_in;
+        assert_eq!(x.len(), batch * d_in, "input is not [batch, {d_in}]");
+        assert_eq!(out.len(), batch * d_out, "output is not [batch, {d_out}]");
+        if batch > 0 {
+            self.weight.affine(&self.bias, x, d_in, batch, out);
         }
+    }
+}
+
+multiversion! {
+    /// The GRU update of one row (PyTorch's equations) from its gate pre-activations
+    /// `gi = x W_ih + b_ih` and `gh = h W_hh + b_hh` (`[r | z | n]`, `3h` each): `hs` in place.
+    fn gru_update(gi: &[f32], gh: &[f32], hs: &mut [f32]) {
+        let h = hs.len();
+        let (gi_r, gi_zn) = gi.split_at(h);
+        let (gi_z, gi_n) = gi_zn.split_at(h);
+        let (gh_r, gh_zn) = gh.split_at(h);
+        let (gh_z, gh_n) = gh_zn.split_at(h);
         for (k, hk) in hs.iter_mut().enumerate() {
-            let r = fastmath::sigmoid(gi[k] + gh[k]);
-            let z = fastmath::sigmoid(gi[h + k] + gh[h + k]);
-            let n = fastmath::tanh(gi[2 * h + k] + r * gh[2 * h + k]);
+            let r = fastmath::sigmoid(gi_r[k] + gh_r[k]);
+            let z = fastmath::sigmoid(gi_z[k] + gh_z[k]);
+            let n = fastmath::tanh(gi_n[k] + r * gh_n[k]);
             *hk = n + z * (*hk - n);
         }
     }
@@ -133,11 +144,10 @@ multiversion! {
 /// One GRU layer on the host.
 #[derive(Debug, Clone)]
 struct HostGruLayer {
-    w_ih: Vec<f32>,
-    w_hh: Vec<f32>,
+    w_ih: Weight,
+    w_hh: Weight,
     b_ih: Vec<f32>,
     b_hh: Vec<f32>,
-    d_in: usize,
 }
 
 /// A GRU on the host (see the [module docs](self)). Its state is a `[batch, layers, hidden]`
@@ -154,16 +164,11 @@ impl HostGru {
         let layers: Vec<HostGruLayer> = gru
             .layers()
             .iter()
-            .map(|l| {
-                let (w_ih, d_in, _) = transposed(l.w_ih.val());
-                let (w_hh, _, _) = transposed(l.w_hh.val());
-                HostGruLayer {
-                    w_ih,
-                    w_hh,
-                    b_ih: param_values(l.b_ih.val()),
-                    b_hh: param_values(l.b_hh.val()),
-                    d_in,
-                }
+            .map(|l| HostGruLayer {
+                w_ih: both_layouts(l.w_ih.val()),
+                w_hh: both_layouts(l.w_hh.val()),
+                b_ih: param_values(l.b_ih.val()),
+                b_hh: param_values(l.b_hh.val()),
             })
             .collect();
         let d_hidden = layers[0].b_ih.len() / 3;
@@ -183,10 +188,14 @@ impl HostGru {
     /// One step for `batch` rows: reset the rows whose `episode_start` is true, then advance.
     /// `obs` is `[batch, input]`, `state` `[batch, layers, hidden]` (updated in place), `out`
     /// `[batch, hidden]` (the last layer's new hidden state).
+    ///
+    /// Each layer's gate pre-activations for the whole batch come from two matrix products
+    /// (`[batch, d_in] × [d_in, 3h]` and `[batch, h] × [h, 3h]`), then the elementwise update
+    /// runs row by row.
     pub fn step(&self, obs: &[f32], state: &mut [f32], episode_start: &[bool], out: &mut [f32]) {
         let (h, nl) = (self.d_hidden, self.layers.len());
         let batch = episode_start.len();
-        let d0 = self.layers[0].d_in;
+        let d0 = self.layers[0].w_ih.d_in;
         assert_eq!(obs.len(), batch * d0, "obs is not [batch, {d0}]");
         assert_eq!(
             state.len(),
@@ -194,29 +203,37 @@ impl HostGru {
             "state is not [batch, layers, hidden]"
         );
         assert_eq!(out.len(), batch * h, "out is not [batch, hidden]");
-        let (mut gi, mut gh) = (vec![0f32; 3 * h], vec![0f32; 3 * h]);
-        let mut input = vec![0f32; d0.max(h)];
-        for b in 0..batch {
-            let s = &mut state[b * nl * h..(b + 1) * nl * h];
-            if episode_start[b] {
+        if batch == 0 {
+            return;
+        }
+        for (s, &start) in state.chunks_exact_mut(nl * h).zip(episode_start) {
+            if start {
                 s.fill(0.0);
             }
-            input[..d0].copy_from_slice(&obs[b * d0..(b + 1) * d0]);
-            for (l, layer) in self.layers.iter().enumerate() {
-                let hs = &mut s[l * h..(l + 1) * h];
-                gru_cell(
-                    &layer.w_ih,
-                    &layer.w_hh,
-                    &layer.b_ih,
-                    &layer.b_hh,
-                    &input[..layer.d_in],
-                    hs,
-                    &mut gi,
-                    &mut gh,
-                );
-                input[..h].copy_from_slice(hs);
+        }
+        let (mut gi, mut gh) = (vec![0f32; batch * 3 * h], vec![0f32; batch * 3 * h]);
+        let row = nl * h;
+        for (l, layer) in self.layers.iter().enumerate() {
+            // Layer 0 reads the observations, layer l the new state of layer l - 1.
+            if l == 0 {
+                layer.w_ih.affine(&layer.b_ih, obs, d0, batch, &mut gi);
+            } else {
+                let prev = &state[(l - 1) * h..];
+                layer.w_ih.affine(&layer.b_ih, prev, row, batch, &mut gi);
             }
-            out[b * h..(b + 1) * h].copy_from_slice(&input[..h]);
+            layer
+                .w_hh
+                .affine(&layer.b_hh, &state[l * h..], row, batch, &mut gh);
+            for ((s, gi), gh) in state
+                .chunks_exact_mut(row)
+                .zip(gi.chunks_exact(3 * h))
+                .zip(gh.chunks_exact(3 * h))
+            {
+                gru_update(gi, gh, &mut s[l * h..(l + 1) * h]);
+            }
+        }
+        for (o, s) in out.chunks_exact_mut(h).zip(state.chunks_exact(row)) {
+            o.copy_from_slice(&s[(nl - 1) * h..]);
         }
     }
 }
@@ -240,7 +257,20 @@ mod tests {
             .init_gru::<B>(&dev);
         let head = LinearConfig::new(12, 4).init::<B>(&dev);
         let (hg, hl) = (HostGru::from_gru(&gru), HostLinear::from_linear(&head));
-        let batch = 3;
+        // Row by row below `BATCHED` rows, through the blocked product from it on.
+        for batch in [3, BATCHED + 3] {
+            check_batch(&gru, &head, &hg, &hl, batch);
+        }
+    }
+
+    fn check_batch(
+        gru: &Gru<B>,
+        head: &burn::nn::Linear<B>,
+        hg: &HostGru,
+        hl: &HostLinear,
+        batch: usize,
+    ) {
+        let dev = Default::default();
         let mut state = hg.initial_state(batch);
         let mut burn_state: EncoderState<B> = gru.initial_state(batch, &dev);
         for t in 0..6 {

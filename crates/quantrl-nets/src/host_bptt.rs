@@ -5,9 +5,9 @@
 //! backward, each with dispatch, allocation and graph bookkeeping, on `[batch, hidden]` tensors
 //! of a few hundred elements: the overhead, not the arithmetic, sets the time. Here the whole
 //! sequence is two loops over plain `f32` arrays: the input projections of every step and the
-//! weight gradients of every step are single large matrix products (`ndarray`, which picks the
-//! CPU's SIMD kernels at run time); per step only the `[batch, hidden] × [hidden, G·hidden]`
-//! product and the element-wise gate arithmetic remain.
+//! weight gradients of every step are single large matrix products (the crate's register-blocked
+//! kernel, AVX-512 or AVX2 picked at run time); per step only the `[batch, hidden] × [hidden,
+//! G·hidden]` product and the element-wise gate arithmetic remain.
 //!
 //! [`RnnTape::forward`] runs the layers over `[seqs, len, input]` from given states, resetting
 //! the state before step `t` of sequence `s` where `episode_starts[s, t]` is 1 (the same
@@ -22,6 +22,8 @@
 //! `i, f, g, o`. Tests check outputs and gradients against Burn's autodiff of the same modules.
 
 use ndarray::{Array2, ArrayView2, Axis, s};
+
+use crate::gemm::{matmul_acc, mm};
 
 /// Which recurrent cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +138,7 @@ impl RnnTape {
         }
         let mut tapes = Vec::with_capacity(layers.len());
         for (l, layer) in layers.iter().enumerate() {
-            let mut gi = x.dot(&layer.w_ih);
+            let mut gi = mm(x.view(), layer.w_ih.view());
             let bias: Vec<f32> = match cell {
                 HostCell::Gru => layer.b_ih.clone(),
                 HostCell::Lstm => layer
@@ -176,7 +178,7 @@ impl RnnTape {
                     }
                 }
                 h_prev.slice_mut(s![rows.clone(), ..]).assign(&h);
-                let mut gh = h.dot(&layer.w_hh);
+                let mut gh = mm(h.view(), layer.w_hh.view());
                 match cell {
                     HostCell::Gru => {
                         for s_ in 0..seqs {
@@ -297,7 +299,7 @@ impl RnnTape {
             };
             let mut dh_next = Array2::<f32>::zeros((seqs, hd));
             let mut dc_next = Array2::<f32>::zeros((seqs, hd));
-            let w_hh_t = layer.w_hh.t();
+            let w_hh_t = layer.w_hh.t().as_standard_layout().into_owned();
             for t in (0..len).rev() {
                 let rows = t * seqs..(t + 1) * seqs;
                 for s_ in 0..seqs {
@@ -361,7 +363,7 @@ impl RnnTape {
                     HostCell::Gru => d_gh.slice(s![rows.clone(), ..]),
                     HostCell::Lstm => d_gi.slice(s![rows.clone(), ..]),
                 };
-                dh_next = dh_next + d_pre.dot(&w_hh_t);
+                matmul_acc(d_pre, w_hh_t.view(), &mut dh_next);
                 // No gradient crosses a reset: the state before it was replaced by zeros.
                 for s_ in 0..seqs {
                     let k = self.keep[t * seqs + s_];
@@ -373,13 +375,13 @@ impl RnnTape {
             }
             let col_sum = |m: &Array2<f32>| m.sum_axis(Axis(0)).to_vec();
             let (w_hh, b_hh) = match self.cell {
-                HostCell::Gru => (tape.h_prev.t().dot(&d_gh), col_sum(&d_gh)),
-                HostCell::Lstm => (tape.h_prev.t().dot(&d_gi), col_sum(&d_gi)),
+                HostCell::Gru => (mm(tape.h_prev.t(), d_gh.view()), col_sum(&d_gh)),
+                HostCell::Lstm => (mm(tape.h_prev.t(), d_gi.view()), col_sum(&d_gi)),
             };
             let b_ih = col_sum(&d_gi);
-            let w_ih = tape.x.t().dot(&d_gi);
+            let w_ih = mm(tape.x.t(), d_gi.view());
             if l > 0 {
-                dy = d_gi.dot(&layer.w_ih.t());
+                dy = mm(d_gi.view(), layer.w_ih.t());
             }
             grads.push(HostRnnLayer {
                 w_ih,

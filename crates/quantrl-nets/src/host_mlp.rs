@@ -22,11 +22,11 @@
 use burn::module::{Param, ParamId};
 use burn::nn::Linear;
 use burn::tensor::{Tensor, backend::Backend};
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::activation::Activation;
 use crate::fastmath;
+use crate::gemm::{matmul_acc, mm};
 use crate::obs_norm::OBS_NORM_EPSILON;
 use crate::{ActorCritic, HostParamGrad};
 
@@ -147,86 +147,6 @@ fn affine(x: ArrayView2<'_, f32>, w: &Array2<f32>, b: &[f32]) -> Array2<f32> {
     }
     matmul_acc(x, w.view(), &mut out);
     out
-}
-
-/// `a · b` into a new row-major matrix.
-fn mm(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
-    let mut out = Array2::zeros((a.nrows(), b.ncols()));
-    matmul_acc(a, b, &mut out);
-    out
-}
-
-/// Products with at most this many output columns skip the packed GEMM kernel.
-const NARROW: usize = 8;
-
-/// `out += a · b`, `out` row-major.
-///
-/// `matrixmultiply`'s packed 8×8 kernel is fast for the hidden layers (`[256, 64] × [64,
-/// 64]` at ≈ 60 GFLOP/s here) but pads and packs narrow products: a value head's `[256, 64]
-/// × [64, 1]` took 15 µs for 16k multiply-adds. Products with at most [`NARROW`] output
-/// columns (the heads, and their weight gradients) run as vectorized loops instead.
-fn matmul_acc(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, out: &mut Array2<f32>) {
-    let (m, k) = a.dim();
-    let n = b.ncols();
-    debug_assert_eq!((b.nrows(), out.dim()), (k, (m, n)));
-    if n <= NARROW && a.is_standard_layout() {
-        // Dot products of a's rows with b's columns.
-        let b_t = b.t();
-        let bt = b_t.as_standard_layout();
-        narrow_dots(
-            a.as_slice().expect("standard layout"),
-            bt.as_slice().expect("standard layout"),
-            k,
-            out.as_slice_mut().expect("row-major output"),
-        );
-    } else if n <= NARROW && a.t().is_standard_layout() {
-        // a = cᵀ with c row-major `[k, m]` (a weight gradient `inputᵀ · d`).
-        let c = a.t();
-        let b = b.as_standard_layout();
-        let mut acc = vec![0f32; n * m];
-        narrow_axpys(
-            c.as_slice().expect("standard layout"),
-            b.as_slice().expect("standard layout"),
-            m,
-            &mut acc,
-        );
-        let o = out.as_slice_mut().expect("row-major output");
-        for (i, row) in o.chunks_exact_mut(n).enumerate() {
-            for (j, y) in row.iter_mut().enumerate() {
-                *y += acc[j * m + i];
-            }
-        }
-    } else {
-        general_mat_mul(1.0, &a, &b, 1.0, out);
-    }
-}
-
-multiversion! {
-    /// `out[i, j] += a[i, :] · bt[j, :]` (rows of length `k`; `out` has `bt.len() / k`
-    /// columns).
-    fn narrow_dots(a: &[f32], bt: &[f32], k: usize, out: &mut [f32]) {
-        let n = bt.len() / k;
-        for (row, a_row) in out.chunks_exact_mut(n).zip(a.chunks_exact(k)) {
-            for (y, b_col) in row.iter_mut().zip(bt.chunks_exact(k)) {
-                *y += crate::host::dot(a_row, b_col);
-            }
-        }
-    }
-}
-
-multiversion! {
-    /// `acc[j, :] += Σ_r b[r, j] · c[r, :]` for `c` row-major `[k, m]`, `b` row-major
-    /// `[k, n]`, `acc` row-major `[n, m]`.
-    fn narrow_axpys(c: &[f32], b: &[f32], m: usize, acc: &mut [f32]) {
-        let n = acc.len() / m;
-        for (c_row, b_row) in c.chunks_exact(m).zip(b.chunks_exact(n)) {
-            for (acc_row, &s) in acc.chunks_exact_mut(m).zip(b_row) {
-                for (y, &x) in acc_row.iter_mut().zip(c_row) {
-                    *y += s * x;
-                }
-            }
-        }
-    }
 }
 
 /// Column sums of `[n, d]`.

@@ -56,6 +56,7 @@ pub mod clstm;
 pub mod encoder;
 #[macro_use]
 pub mod fastmath;
+mod gemm;
 pub mod gtrxl;
 pub mod heads;
 pub mod host;

@@ -1,0 +1,565 @@
+//! A register-blocked `c += a · b` for the small, cache-resident products of the host paths
+//! (`[256, 64] × [64, 64]` hidden layers, their weight and input gradients, a GRU's
+//! `[batch, 256] × [256, 768]` gate products).
+//!
+//! `matrixmultiply` (what `ndarray` calls) packs both operands into panels and runs an AVX2
+//! 8×8 kernel: right for large matrices, but for these sizes the packing is a large share of
+//! the time (≈ 20 % of the CartPole host-path profile, kernel included ≈ 42 %) and the kernel
+//! uses half of an AVX-512 unit. Here only a strip of `MR` rows of `a` is packed (`MR·k`
+//! copies for `MR·k·n` multiply-adds); `b` is read in place, one row of `NR` columns per step,
+//! and the `MR × NR` block of `c` stays in registers for the whole `k` loop.
+//!
+//! The kernel is compiled three times and picked at run time: AVX-512 with FMA (`8 × 32`, 16
+//! accumulator registers), AVX2 with FMA (`4 × 16`, 8) and the portable baseline (`4 × 8`, no
+//! fused multiply-add). The FMA versions round once per multiply-add, the baseline twice,
+//! so results differ between machines in the last bits (as `matrixmultiply`'s do); on one
+//! machine they are deterministic.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2};
+
+/// `c[i, j] += Σ_p a[i, p] · b[p, j]` for `i < m`, `j < n`, `p < k`, where `a[i, p] =
+/// a[i * rsa + p * csa]` (any strides: row-major `a`, or the transpose of a row-major
+/// matrix), `b[p, j] = b[p * ldb + j]` and `c[i, j] = c[i * ldc + j]`.
+///
+/// # Panics
+/// When an index of the product falls outside a slice.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_acc(
+    (m, k, n): (usize, usize, usize),
+    a: &[f32],
+    (rsa, csa): (usize, usize),
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    assert!((m - 1) * rsa + (k - 1) * csa < a.len(), "a is too short");
+    assert!((k - 1) * ldb + n <= b.len(), "b is too short");
+    assert!((m - 1) * ldc + n <= c.len(), "c is too short");
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (which implies FMA), checked on the line above.
+            #[allow(unsafe_code)]
+            unsafe {
+                gemm_avx512((m, k, n), a, (rsa, csa), b, ldb, c, ldc)
+            };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA, checked on the line above.
+            #[allow(unsafe_code)]
+            unsafe {
+                gemm_avx2((m, k, n), a, (rsa, csa), b, ldb, c, ldc)
+            };
+            return;
+        }
+    }
+    gemm_body::<false, 4, 8>((m, k, n), a, (rsa, csa), b, ldb, c, ldc);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn gemm_avx512(
+    dims: (usize, usize, usize),
+    a: &[f32],
+    strides: (usize, usize),
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    gemm_body::<true, 8, 32>(dims, a, strides, b, ldb, c, ldc);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gemm_avx2(
+    dims: (usize, usize, usize),
+    a: &[f32],
+    strides: (usize, usize),
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    gemm_body::<true, 4, 16>(dims, a, strides, b, ldb, c, ldc);
+}
+
+/// `acc + x · y`, fused where the version has FMA.
+#[inline(always)]
+fn madd<const FMA: bool>(x: f32, y: f32, acc: f32) -> f32 {
+    if FMA { x.mul_add(y, acc) } else { acc + x * y }
+}
+
+#[inline(always)]
+fn gemm_body<const FMA: bool, const MR: usize, const NR: usize>(
+    (m, k, n): (usize, usize, usize),
+    a: &[f32],
+    (rsa, csa): (usize, usize),
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    // The strip of `a` as `[k][MR]`, rows past `m` zero.
+    let mut strip = vec![0f32; k * MR];
+    let mut i0 = 0;
+    while i0 < m {
+        let mr = MR.min(m - i0);
+        if mr == MR && csa == 1 {
+            // Row-major `a`: MR rows, each scattered into its lane of the strip.
+            for r in 0..MR {
+                let row = &a[(i0 + r) * rsa..(i0 + r) * rsa + k];
+                for (s, &v) in strip.chunks_exact_mut(MR).zip(row) {
+                    s[r] = v;
+                }
+            }
+        } else if mr == MR && rsa == 1 {
+            // The transpose of a row-major matrix: each strip step is contiguous.
+            for (p, s) in strip.chunks_exact_mut(MR).enumerate() {
+                s.copy_from_slice(&a[i0 + p * csa..i0 + p * csa + MR]);
+            }
+        } else {
+            for (p, s) in strip.chunks_exact_mut(MR).enumerate() {
+                for (r, v) in s.iter_mut().enumerate() {
+                    *v = if r < mr {
+                        a[(i0 + r) * rsa + p * csa]
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+        let c_rows = &mut c[i0 * ldc..];
+        let mut j0 = 0;
+        while j0 + NR <= n {
+            tile::<FMA, MR, NR>(&strip, &b[j0..], ldb, &mut c_rows[j0..], ldc, mr);
+            j0 += NR;
+        }
+        if j0 < n {
+            edge::<FMA, MR>(&strip, &b[j0..], ldb, n - j0, &mut c_rows[j0..], ldc, mr);
+        }
+        i0 += MR;
+    }
+}
+
+/// One `MR × NR` block of `c` (its first `mr` rows stored) from the packed strip.
+#[inline(always)]
+fn tile<const FMA: bool, const MR: usize, const NR: usize>(
+    strip: &[f32],
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    mr: usize,
+) {
+    let mut acc = [[0f32; NR]; MR];
+    for (p, s) in strip.chunks_exact(MR).enumerate() {
+        let row: &[f32; NR] = b[p * ldb..p * ldb + NR].try_into().expect("NR columns");
+        for r in 0..MR {
+            let x = s[r];
+            for j in 0..NR {
+                acc[r][j] = madd::<FMA>(x, row[j], acc[r][j]);
+            }
+        }
+    }
+    for (r, acc_row) in acc.iter().enumerate().take(mr) {
+        for (y, v) in c[r * ldc..r * ldc + NR].iter_mut().zip(acc_row) {
+            *y += v;
+        }
+    }
+}
+
+/// The last `w < NR` columns of a strip.
+#[inline(always)]
+fn edge<const FMA: bool, const MR: usize>(
+    strip: &[f32],
+    b: &[f32],
+    ldb: usize,
+    w: usize,
+    c: &mut [f32],
+    ldc: usize,
+    mr: usize,
+) {
+    for r in 0..mr {
+        for j in 0..w {
+            let mut acc = 0f32;
+            for (p, s) in strip.chunks_exact(MR).enumerate() {
+                acc = madd::<FMA>(s[r], b[p * ldb + j], acc);
+            }
+            c[r * ldc + j] += acc;
+        }
+    }
+}
+
+/// `a · b` into a new row-major matrix.
+pub(crate) fn mm(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    let mut out = Array2::zeros((a.nrows(), b.ncols()));
+    matmul_acc(a, b, &mut out);
+    out
+}
+
+/// Products with at most this many output columns run as dot or axpy loops.
+const NARROW: usize = 8;
+
+/// `out += a · b`, `out` row-major.
+///
+/// Products with at most [`NARROW`] output columns (the heads, and their weight gradients)
+/// run as vectorized dot and axpy loops (`matrixmultiply` padded and packed them: a value
+/// head's `[256, 64] × [64, 1]` took 15 µs for 16k multiply-adds); the others through
+/// [`gemm_acc`], `ndarray`'s `general_mat_mul` only for layouts it
+/// does not take.
+pub(crate) fn matmul_acc(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, out: &mut Array2<f32>) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    debug_assert_eq!((b.nrows(), out.dim()), (k, (m, n)));
+    if n <= NARROW && a.is_standard_layout() {
+        // Dot products of a's rows with b's columns.
+        let b_t = b.t();
+        let bt = b_t.as_standard_layout();
+        narrow_dots(
+            a.as_slice().expect("standard layout"),
+            bt.as_slice().expect("standard layout"),
+            k,
+            out.as_slice_mut().expect("row-major output"),
+        );
+    } else if n <= NARROW && a.t().is_standard_layout() {
+        // a = cᵀ with c row-major `[k, m]` (a weight gradient `inputᵀ · d`).
+        let c = a.t();
+        let b = b.as_standard_layout();
+        let mut acc = vec![0f32; n * m];
+        narrow_axpys(
+            c.as_slice().expect("standard layout"),
+            b.as_slice().expect("standard layout"),
+            m,
+            &mut acc,
+        );
+        let o = out.as_slice_mut().expect("row-major output");
+        for (i, row) in o.chunks_exact_mut(n).enumerate() {
+            for (j, y) in row.iter_mut().enumerate() {
+                *y += acc[j * m + i];
+            }
+        }
+    } else {
+        let b = b.as_standard_layout();
+        let (rsa, csa) = (a.strides()[0], a.strides()[1]);
+        if rsa < 0 || csa < 0 {
+            general_mat_mul(1.0, &a, &b, 1.0, out);
+            return;
+        }
+        // Row-major `a` or the transpose of a row-major matrix (a weight gradient's
+        // `inputᵀ`): contiguous, with non-negative strides, so its memory-order slice starts
+        // at its first element.
+        let a_slice = a.to_slice_memory_order();
+        match a_slice {
+            Some(a_slice) => gemm_acc(
+                (m, k, n),
+                a_slice,
+                (rsa as usize, csa as usize),
+                b.as_slice().expect("standard layout"),
+                n,
+                out.as_slice_mut().expect("row-major output"),
+                n,
+            ),
+            None => general_mat_mul(1.0, &a, &b, 1.0, out),
+        }
+    }
+}
+
+multiversion! {
+    /// `out[i, j] += a[i, :] · bt[j, :]` (rows of length `k`; `out` has `bt.len() / k`
+    /// columns).
+    fn narrow_dots(a: &[f32], bt: &[f32], k: usize, out: &mut [f32]) {
+        let n = bt.len() / k;
+        for (row, a_row) in out.chunks_exact_mut(n).zip(a.chunks_exact(k)) {
+            for (y, b_col) in row.iter_mut().zip(bt.chunks_exact(k)) {
+                *y += crate::host::dot(a_row, b_col);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `acc[j, :] += Σ_r b[r, j] · c[r, :]` for `c` row-major `[k, m]`, `b` row-major
+    /// `[k, n]`, `acc` row-major `[n, m]`.
+    fn narrow_axpys(c: &[f32], b: &[f32], m: usize, acc: &mut [f32]) {
+        let n = acc.len() / m;
+        for (c_row, b_row) in c.chunks_exact(m).zip(b.chunks_exact(n)) {
+            for (acc_row, &s) in acc.chunks_exact_mut(m).zip(b_row) {
+                for (y, &x) in acc_row.iter_mut().zip(c_row) {
+                    *y += s * x;
+                }
+            }
+        }
+    }
+}
+
+/// `y[o] += w[o, :] · x` for `w` row-major `[y.len(), x.len()]`: a matrix-vector product
+/// (one decision through a layer), four rows at a time so each load of `x` serves four
+/// multiply-adds, on the same run-time dispatch as [`gemm_acc`].
+///
+/// # Panics
+/// When `w.len() != y.len() * x.len()`.
+pub(crate) fn gemv_acc(w: &[f32], x: &[f32], y: &mut [f32]) {
+    assert_eq!(w.len(), y.len() * x.len(), "w is not [y.len(), x.len()]");
+    if x.is_empty() {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (which implies FMA), checked on the line above.
+            #[allow(unsafe_code)]
+            unsafe {
+                gemv_avx512(w, x, y)
+            };
+            return;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA, checked on the line above.
+            #[allow(unsafe_code)]
+            unsafe {
+                gemv_avx2(w, x, y)
+            };
+            return;
+        }
+    }
+    gemv_body::<false, 8>(w, x, y);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn gemv_avx512(w: &[f32], x: &[f32], y: &mut [f32]) {
+    gemv_body::<true, 32>(w, x, y);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn gemv_avx2(w: &[f32], x: &[f32], y: &mut [f32]) {
+    gemv_body::<true, 16>(w, x, y);
+}
+
+#[inline(always)]
+fn gemv_body<const FMA: bool, const L: usize>(w: &[f32], x: &[f32], y: &mut [f32]) {
+    const R: usize = 4;
+    let k = x.len();
+    let full = k / L * L;
+    let (xc, xt) = x.split_at(full);
+    let mut blocks = y.chunks_exact_mut(R);
+    let mut w_blocks = w.chunks_exact(R * k);
+    for (yb, wb) in (&mut blocks).zip(&mut w_blocks) {
+        let (w0, rest) = wb.split_at(k);
+        let (w1, rest) = rest.split_at(k);
+        let (w2, w3) = rest.split_at(k);
+        let mut acc = [[0f32; L]; R];
+        let lanes = |s: &[f32]| -> [f32; L] { s.try_into().expect("L lanes") };
+        for (((xs, c0), c1), (c2, c3)) in xc
+            .chunks_exact(L)
+            .zip(w0.chunks_exact(L))
+            .zip(w1.chunks_exact(L))
+            .zip(w2.chunks_exact(L).zip(w3.chunks_exact(L)))
+        {
+            let (xs, c0, c1, c2, c3) = (lanes(xs), lanes(c0), lanes(c1), lanes(c2), lanes(c3));
+            let [a0, a1, a2, a3] = &mut acc;
+            for l in 0..L {
+                a0[l] = madd::<FMA>(c0[l], xs[l], a0[l]);
+                a1[l] = madd::<FMA>(c1[l], xs[l], a1[l]);
+                a2[l] = madd::<FMA>(c2[l], xs[l], a2[l]);
+                a3[l] = madd::<FMA>(c3[l], xs[l], a3[l]);
+            }
+        }
+        for ((v, a), w_row) in yb.iter_mut().zip(&acc).zip([w0, w1, w2, w3]) {
+            let mut t = 0f32;
+            for (&a, &b) in w_row[full..].iter().zip(xt) {
+                t = madd::<FMA>(a, b, t);
+            }
+            *v += hsum(a) + t;
+        }
+    }
+    for (v, w_row) in blocks
+        .into_remainder()
+        .iter_mut()
+        .zip(w_blocks.remainder().chunks_exact(k))
+    {
+        let mut acc = [0f32; L];
+        let (wc, wt) = w_row.split_at(full);
+        for (xs, ws) in xc.chunks_exact(L).zip(wc.chunks_exact(L)) {
+            let (xs, ws): (&[f32; L], &[f32; L]) = (
+                xs.try_into().expect("L lanes"),
+                ws.try_into().expect("L lanes"),
+            );
+            for l in 0..L {
+                acc[l] = madd::<FMA>(ws[l], xs[l], acc[l]);
+            }
+        }
+        let mut t = 0f32;
+        for (&a, &b) in wt.iter().zip(xt) {
+            t = madd::<FMA>(a, b, t);
+        }
+        *v += hsum(&acc) + t;
+    }
+}
+
+/// Sum of the lanes, pairwise (halving the width each step).
+#[inline(always)]
+fn hsum<const L: usize>(a: &[f32; L]) -> f32 {
+    let mut v = *a;
+    let mut w = L;
+    while w > 1 {
+        w /= 2;
+        for l in 0..w {
+            v[l] += v[l + w];
+        }
+    }
+    v[0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(
+        (m, k, n): (usize, usize, usize),
+        a: &[f32],
+        (rsa, csa): (usize, usize),
+        b: &[f32],
+        ldb: usize,
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0f64;
+                for p in 0..k {
+                    s += a[i * rsa + p * csa] as f64 * b[p * ldb + j] as f64;
+                }
+                c[i * ldc + j] = (c[i * ldc + j] as f64 + s) as f32;
+            }
+        }
+    }
+
+    fn values(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0) * 0.9)
+            .collect()
+    }
+
+    #[test]
+    fn matches_a_double_precision_reference_for_every_shape_and_layout() {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (1, 64, 768),
+            (3, 5, 7),
+            (4, 64, 64),
+            (7, 33, 65),
+            (256, 64, 64),
+            (64, 256, 64),
+            (13, 4, 40),
+            (5, 17, 31),
+            (9, 2, 96),
+        ] {
+            for transposed in [false, true] {
+                // `a` stored row-major `[m, k]`, or as the transpose of a row-major `[k, m]`.
+                let a = values(m * k, 1);
+                let strides = if transposed { (1, m) } else { (k, 1) };
+                // `b` with a padded row stride, `c` with a padded row stride and non-zero.
+                let (ldb, ldc) = (n + 3, n + 2);
+                let b = values(k * ldb, 2);
+                let c0 = values(m * ldc, 3);
+                let (mut got, mut want) = (c0.clone(), c0.clone());
+                gemm_acc((m, k, n), &a, strides, &b, ldb, &mut got, ldc);
+                reference((m, k, n), &a, strides, &b, ldb, &mut want, ldc);
+                for i in 0..m {
+                    for j in 0..ldc {
+                        let (g, w) = (got[i * ldc + j], want[i * ldc + j]);
+                        if j >= n {
+                            assert_eq!(g, c0[i * ldc + j], "padding written at ({i}, {j})");
+                        } else {
+                            let tol = 1e-5 * (1.0 + k as f32);
+                            assert!(
+                                (g - w).abs() <= tol,
+                                "{m}x{k}x{n} transposed={transposed} ({i}, {j}): {g} vs {w}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_portable_version_matches_the_dispatched_one() {
+        let (m, k, n) = (11, 37, 70);
+        let (a, b) = (values(m * k, 4), values(k * n, 5));
+        let mut wide = vec![0f32; m * n];
+        let mut portable = vec![0f32; m * n];
+        gemm_acc((m, k, n), &a, (k, 1), &b, n, &mut wide, n);
+        gemm_body::<false, 4, 8>((m, k, n), &a, (k, 1), &b, n, &mut portable, n);
+        for (x, y) in wide.iter().zip(&portable) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn matrix_vector_products_match_the_reference() {
+        for &(rows, k) in &[
+            (1, 1),
+            (3, 5),
+            (4, 64),
+            (768, 256),
+            (7, 33),
+            (9, 100),
+            (16, 31),
+        ] {
+            let (w, x) = (values(rows * k, 6), values(k, 7));
+            let y0 = values(rows, 8);
+            let (mut got, mut want) = (y0.clone(), y0.clone());
+            let mut portable = y0.clone();
+            gemv_acc(&w, &x, &mut got);
+            gemv_body::<false, 8>(&w, &x, &mut portable);
+            // The product as a one-row `gemm` against `wᵀ`.
+            reference(
+                (1, k, rows),
+                &x,
+                (k, 1),
+                &transpose(&w, rows, k),
+                rows,
+                &mut want,
+                rows,
+            );
+            for ((g, p), w) in got.iter().zip(&portable).zip(&want) {
+                let tol = 1e-5 * (1.0 + k as f32);
+                assert!(
+                    (g - w).abs() <= tol && (p - w).abs() <= tol,
+                    "{rows}x{k}: {g} {p} vs {w}"
+                );
+            }
+        }
+        gemv_acc(&[], &[], &mut []);
+    }
+
+    fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+        let mut t = vec![0f32; w.len()];
+        for r in 0..rows {
+            for c in 0..cols {
+                t[c * rows + r] = w[r * cols + c];
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn empty_products_change_nothing() {
+        let mut c = vec![1f32; 4];
+        gemm_acc((2, 0, 2), &[], (0, 1), &[], 2, &mut c, 2);
+        gemm_acc((0, 3, 2), &[], (3, 1), &[0.0; 6], 2, &mut c, 2);
+        assert_eq!(c, vec![1.0; 4]);
+    }
+}
