@@ -300,15 +300,16 @@ multiversion! {
     }
 }
 
-/// `y[o] += w[o, :] · x` for `w` row-major `[y.len(), x.len()]`: a matrix-vector product
-/// (one decision through a layer), four rows at a time so each load of `x` serves four
-/// multiply-adds, on the same run-time dispatch as [`gemm_acc`].
+/// `y[j] += Σ_p x[p] · w[p, j]` for `w` row-major `[x.len(), y.len()]`: a matrix-vector
+/// product (one decision through a layer). Blocks of up to 256 outputs (AVX-512; 128 with
+/// AVX2) stay in registers while the rows of `w` stream past, so there are no horizontal
+/// sums; the last columns go through narrower blocks.
 ///
 /// # Panics
-/// When `w.len() != y.len() * x.len()`.
+/// When `w.len() != x.len() * y.len()`.
 pub(crate) fn gemv_acc(w: &[f32], x: &[f32], y: &mut [f32]) {
-    assert_eq!(w.len(), y.len() * x.len(), "w is not [y.len(), x.len()]");
-    if x.is_empty() {
+    assert_eq!(w.len(), y.len() * x.len(), "w is not [x.len(), y.len()]");
+    if x.is_empty() || y.is_empty() {
         return;
     }
     #[cfg(target_arch = "x86_64")]
@@ -331,94 +332,65 @@ pub(crate) fn gemv_acc(w: &[f32], x: &[f32], y: &mut [f32]) {
             return;
         }
     }
-    gemv_body::<false, 8>(w, x, y);
+    gemv_body::<false, 32, 4>(w, x, y);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
 fn gemv_avx512(w: &[f32], x: &[f32], y: &mut [f32]) {
-    gemv_body::<true, 32>(w, x, y);
+    gemv_body::<true, 256, 16>(w, x, y);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn gemv_avx2(w: &[f32], x: &[f32], y: &mut [f32]) {
-    gemv_body::<true, 16>(w, x, y);
+    gemv_body::<true, 128, 8>(w, x, y);
 }
 
 #[inline(always)]
-fn gemv_body<const FMA: bool, const L: usize>(w: &[f32], x: &[f32], y: &mut [f32]) {
-    const R: usize = 4;
-    let k = x.len();
-    let full = k / L * L;
-    let (xc, xt) = x.split_at(full);
-    let mut blocks = y.chunks_exact_mut(R);
-    let mut w_blocks = w.chunks_exact(R * k);
-    for (yb, wb) in (&mut blocks).zip(&mut w_blocks) {
-        let (w0, rest) = wb.split_at(k);
-        let (w1, rest) = rest.split_at(k);
-        let (w2, w3) = rest.split_at(k);
-        let mut acc = [[0f32; L]; R];
-        let lanes = |s: &[f32]| -> [f32; L] { s.try_into().expect("L lanes") };
-        for (((xs, c0), c1), (c2, c3)) in xc
-            .chunks_exact(L)
-            .zip(w0.chunks_exact(L))
-            .zip(w1.chunks_exact(L))
-            .zip(w2.chunks_exact(L).zip(w3.chunks_exact(L)))
-        {
-            let (xs, c0, c1, c2, c3) = (lanes(xs), lanes(c0), lanes(c1), lanes(c2), lanes(c3));
-            let [a0, a1, a2, a3] = &mut acc;
-            for l in 0..L {
-                a0[l] = madd::<FMA>(c0[l], xs[l], a0[l]);
-                a1[l] = madd::<FMA>(c1[l], xs[l], a1[l]);
-                a2[l] = madd::<FMA>(c2[l], xs[l], a2[l]);
-                a3[l] = madd::<FMA>(c3[l], xs[l], a3[l]);
-            }
-        }
-        for ((v, a), w_row) in yb.iter_mut().zip(&acc).zip([w0, w1, w2, w3]) {
-            let mut t = 0f32;
-            for (&a, &b) in w_row[full..].iter().zip(xt) {
-                t = madd::<FMA>(a, b, t);
-            }
-            *v += hsum(a) + t;
-        }
+fn gemv_body<const FMA: bool, const WIDE: usize, const NARROW: usize>(
+    w: &[f32],
+    x: &[f32],
+    y: &mut [f32],
+) {
+    let n = y.len();
+    let mut j0 = 0;
+    while j0 + WIDE <= n {
+        gemv_block::<FMA, WIDE>(w, x, n, j0, &mut y[j0..j0 + WIDE]);
+        j0 += WIDE;
     }
-    for (v, w_row) in blocks
-        .into_remainder()
-        .iter_mut()
-        .zip(w_blocks.remainder().chunks_exact(k))
-    {
-        let mut acc = [0f32; L];
-        let (wc, wt) = w_row.split_at(full);
-        for (xs, ws) in xc.chunks_exact(L).zip(wc.chunks_exact(L)) {
-            let (xs, ws): (&[f32; L], &[f32; L]) = (
-                xs.try_into().expect("L lanes"),
-                ws.try_into().expect("L lanes"),
-            );
-            for l in 0..L {
-                acc[l] = madd::<FMA>(ws[l], xs[l], acc[l]);
-            }
+    while j0 + NARROW <= n {
+        gemv_block::<FMA, NARROW>(w, x, n, j0, &mut y[j0..j0 + NARROW]);
+        j0 += NARROW;
+    }
+    for (j, v) in y.iter_mut().enumerate().skip(j0) {
+        let mut acc = 0f32;
+        for (p, &xp) in x.iter().enumerate() {
+            acc = madd::<FMA>(xp, w[p * n + j], acc);
         }
-        let mut t = 0f32;
-        for (&a, &b) in wt.iter().zip(xt) {
-            t = madd::<FMA>(a, b, t);
-        }
-        *v += hsum(&acc) + t;
+        *v += acc;
     }
 }
 
-/// Sum of the lanes, pairwise (halving the width each step).
+/// Columns `j0..j0 + W` of the product, accumulated in registers over every row of `w`.
 #[inline(always)]
-fn hsum<const L: usize>(a: &[f32; L]) -> f32 {
-    let mut v = *a;
-    let mut w = L;
-    while w > 1 {
-        w /= 2;
-        for l in 0..w {
-            v[l] += v[l + w];
+fn gemv_block<const FMA: bool, const W: usize>(
+    w: &[f32],
+    x: &[f32],
+    n: usize,
+    j0: usize,
+    y: &mut [f32],
+) {
+    let mut acc = [0f32; W];
+    for (p, &xp) in x.iter().enumerate() {
+        let row: &[f32; W] = w[p * n + j0..p * n + j0 + W].try_into().expect("W columns");
+        for j in 0..W {
+            acc[j] = madd::<FMA>(xp, row[j], acc[j]);
         }
     }
-    v[0]
+    for (v, a) in y.iter_mut().zip(acc) {
+        *v += a;
+    }
 }
 
 #[cfg(test)]
@@ -509,50 +481,33 @@ mod tests {
 
     #[test]
     fn matrix_vector_products_match_the_reference() {
-        for &(rows, k) in &[
+        for &(k, n) in &[
             (1, 1),
             (3, 5),
-            (4, 64),
-            (768, 256),
-            (7, 33),
-            (9, 100),
-            (16, 31),
+            (64, 4),
+            (256, 768),
+            (64, 16),
+            (33, 7),
+            (100, 9),
+            (31, 300),
+            (5, 290),
         ] {
-            let (w, x) = (values(rows * k, 6), values(k, 7));
-            let y0 = values(rows, 8);
+            let (w, x) = (values(k * n, 6), values(k, 7));
+            let y0 = values(n, 8);
             let (mut got, mut want) = (y0.clone(), y0.clone());
             let mut portable = y0.clone();
             gemv_acc(&w, &x, &mut got);
-            gemv_body::<false, 8>(&w, &x, &mut portable);
-            // The product as a one-row `gemm` against `wᵀ`.
-            reference(
-                (1, k, rows),
-                &x,
-                (k, 1),
-                &transpose(&w, rows, k),
-                rows,
-                &mut want,
-                rows,
-            );
+            gemv_body::<false, 32, 4>(&w, &x, &mut portable);
+            reference((1, k, n), &x, (k, 1), &w, n, &mut want, n);
             for ((g, p), w) in got.iter().zip(&portable).zip(&want) {
                 let tol = 1e-5 * (1.0 + k as f32);
                 assert!(
                     (g - w).abs() <= tol && (p - w).abs() <= tol,
-                    "{rows}x{k}: {g} {p} vs {w}"
+                    "{k}x{n}: {g} {p} vs {w}"
                 );
             }
         }
         gemv_acc(&[], &[], &mut []);
-    }
-
-    fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-        let mut t = vec![0f32; w.len()];
-        for r in 0..rows {
-            for c in 0..cols {
-                t[c * rows + r] = w[r * cols + c];
-            }
-        }
-        t
     }
 
     #[test]

@@ -34,32 +34,21 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// A Burn `[d_in, d_out]` weight in both layouts: as stored (`[d_in][d_out]`, for batched
-/// products) and transposed (`[d_out][d_in]`, for one row at a time).
-fn both_layouts<B: Backend>(w: Tensor<B, 2>) -> Weight {
+/// A Burn `[d_in, d_out]` weight, row-major `[d_in][d_out]`.
+fn weight<B: Backend>(w: Tensor<B, 2>) -> Weight {
     let [d_in, d_out] = w.dims();
-    let v = param_values(w);
-    let mut t = vec![0f32; v.len()];
-    for i in 0..d_in {
-        for o in 0..d_out {
-            t[o * d_in + i] = v[i * d_out + o];
-        }
-    }
     Weight {
-        rows: v,
-        cols: t,
+        rows: param_values(w),
         d_in,
         d_out,
     }
 }
 
-/// A weight in both layouts (see [`both_layouts`]).
+/// A weight as stored by Burn (see [`weight`]).
 #[derive(Debug, Clone)]
 struct Weight {
     /// `[d_in][d_out]`.
     rows: Vec<f32>,
-    /// `[d_out][d_in]`.
-    cols: Vec<f32>,
     d_in: usize,
     d_out: usize,
 }
@@ -87,7 +76,7 @@ impl Weight {
             );
         } else {
             for (r, row) in out.chunks_exact_mut(self.d_out).take(rows).enumerate() {
-                gemv_acc(&self.cols, &x[r * ldx..r * ldx + self.d_in], row);
+                gemv_acc(&self.rows, &x[r * ldx..r * ldx + self.d_in], row);
             }
         }
     }
@@ -103,7 +92,7 @@ pub struct HostLinear {
 impl HostLinear {
     /// A snapshot of `linear`.
     pub fn from_linear<B: Backend>(linear: &Linear<B>) -> Self {
-        let weight = both_layouts(linear.weight.val());
+        let weight = weight(linear.weight.val());
         let bias = linear
             .bias
             .as_ref()
@@ -165,8 +154,8 @@ impl HostGru {
             .layers()
             .iter()
             .map(|l| HostGruLayer {
-                w_ih: both_layouts(l.w_ih.val()),
-                w_hh: both_layouts(l.w_hh.val()),
+                w_ih: weight(l.w_ih.val()),
+                w_hh: weight(l.w_hh.val()),
                 b_ih: param_values(l.b_ih.val()),
                 b_hh: param_values(l.b_hh.val()),
             })
