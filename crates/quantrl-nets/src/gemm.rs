@@ -3,9 +3,9 @@
 //! `[batch, 256] × [256, 768]` gate products).
 //!
 //! `matrixmultiply` (what `ndarray` calls) packs both operands into panels and runs an AVX2
-//! 8×8 kernel: right for large matrices, but for these sizes the packing is a large share of
-//! the time (≈ 20 % of the CartPole host-path profile, kernel included ≈ 42 %) and the kernel
-//! uses half of an AVX-512 unit. Here only a strip of `MR` rows of `a` is packed (`MR·k`
+//! 8×8 kernel: right for large matrices, but for these sizes the packing is a visible share of
+//! the time (≈ 8 % of the CartPole host-path profile, the kernel ≈ 33 %) and the kernel uses
+//! half of an AVX-512 unit. Here only a strip of `MR` rows of `a` is packed (`MR·k`
 //! copies for `MR·k·n` multiply-adds); `b` is read in place, one row of `NR` columns per step,
 //! and the `MR × NR` block of `c` stays in registers for the whole `k` loop.
 //!
