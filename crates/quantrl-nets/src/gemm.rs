@@ -18,6 +18,52 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2};
 
+/// Define `$name`, which calls `$body` instantiated for AVX-512 with FMA, for AVX2 with FMA or
+/// for the portable baseline (generic arguments as given), whichever is the widest the CPU has
+/// (detected at run time, cached by the standard library).
+macro_rules! fma_dispatch {
+    (
+        fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident
+        { avx512: [$($w:tt)*], avx2: [$($v:tt)*], portable: [$($p:tt)*] }
+    ) => {
+        #[allow(clippy::too_many_arguments)]
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,fma")]
+                #[allow(clippy::too_many_arguments)]
+                fn avx512($($arg: $ty),*) {
+                    $body::<$($w)*>($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                fn avx2($($arg: $ty),*) {
+                    $body::<$($v)*>($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F (and so FMA), checked on the line above.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        avx512($($arg),*)
+                    };
+                    return;
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has AVX2 and FMA, checked on the line above.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        avx2($($arg),*)
+                    };
+                    return;
+                }
+            }
+            $body::<$($p)*>($($arg),*)
+        }
+    };
+}
+
 /// `c[i, j] += Σ_p a[i, p] · b[p, j]` for `i < m`, `j < n`, `p < k`, where `a[i, p] =
 /// a[i * rsa + p * csa]` (any strides: row-major `a`, or the transpose of a row-major
 /// matrix), `b[p, j] = b[p * ldb + j]` and `c[i, j] = c[i * ldc + j]`.
@@ -40,55 +86,20 @@ pub(crate) fn gemm_acc(
     assert!((m - 1) * rsa + (k - 1) * csa < a.len(), "a is too short");
     assert!((k - 1) * ldb + n <= b.len(), "b is too short");
     assert!((m - 1) * ldc + n <= c.len(), "c is too short");
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (which implies FMA), checked on the line above.
-            #[allow(unsafe_code)]
-            unsafe {
-                gemm_avx512((m, k, n), a, (rsa, csa), b, ldb, c, ldc)
-            };
-            return;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has AVX2 and FMA, checked on the line above.
-            #[allow(unsafe_code)]
-            unsafe {
-                gemm_avx2((m, k, n), a, (rsa, csa), b, ldb, c, ldc)
-            };
-            return;
-        }
-    }
-    gemm_body::<false, 4, 8>((m, k, n), a, (rsa, csa), b, ldb, c, ldc);
+    gemm_dispatch((m, k, n), a, (rsa, csa), b, ldb, c, ldc);
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-fn gemm_avx512(
-    dims: (usize, usize, usize),
-    a: &[f32],
-    strides: (usize, usize),
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    gemm_body::<true, 8, 32>(dims, a, strides, b, ldb, c, ldc);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn gemm_avx2(
-    dims: (usize, usize, usize),
-    a: &[f32],
-    strides: (usize, usize),
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    gemm_body::<true, 4, 16>(dims, a, strides, b, ldb, c, ldc);
+fma_dispatch! {
+    fn gemm_dispatch(
+        dims: (usize, usize, usize),
+        a: &[f32],
+        strides: (usize, usize),
+        b: &[f32],
+        ldb: usize,
+        c: &mut [f32],
+        ldc: usize,
+    ) => gemm_body
+    { avx512: [true, 8, 32], avx2: [true, 4, 16], portable: [false, 4, 8] }
 }
 
 /// `acc + x · y`, fused where the version has FMA.
@@ -312,39 +323,12 @@ pub(crate) fn gemv_acc(w: &[f32], x: &[f32], y: &mut [f32]) {
     if x.is_empty() || y.is_empty() {
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F (which implies FMA), checked on the line above.
-            #[allow(unsafe_code)]
-            unsafe {
-                gemv_avx512(w, x, y)
-            };
-            return;
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has AVX2 and FMA, checked on the line above.
-            #[allow(unsafe_code)]
-            unsafe {
-                gemv_avx2(w, x, y)
-            };
-            return;
-        }
-    }
-    gemv_body::<false, 32, 4>(w, x, y);
+    gemv_dispatch(w, x, y);
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-fn gemv_avx512(w: &[f32], x: &[f32], y: &mut [f32]) {
-    gemv_body::<true, 256, 16>(w, x, y);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn gemv_avx2(w: &[f32], x: &[f32], y: &mut [f32]) {
-    gemv_body::<true, 128, 8>(w, x, y);
+fma_dispatch! {
+    fn gemv_dispatch(w: &[f32], x: &[f32], y: &mut [f32]) => gemv_body
+    { avx512: [true, 256, 16], avx2: [true, 128, 8], portable: [false, 32, 4] }
 }
 
 #[inline(always)]
