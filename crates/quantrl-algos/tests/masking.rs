@@ -302,7 +302,13 @@ fn masked_identity_reaches_the_maximum_return() {
 
 /// The same with a recurrent (GRU) policy: recurrence and masks together. Training sequences
 /// of 8 steps in minibatches of 8 sequences (four gradient steps per epoch instead of one), a
-/// constant learning rate.
+/// constant learning rate and clip range, and `gamma` 0.5: the reward of a step does not depend
+/// on earlier actions, so a short horizon only removes variance from the advantages.
+///
+/// Margin, measured on 2026-11-23 for seeds 0 to 3: the return of 100 is first reached at the
+/// evaluations after 20k, 20k, 20k and 35k steps of the 50k allowed. (With `gamma` 0.98 and
+/// the clip range decaying to 0 it took 25k to 55k steps, so last-ulp changes to the
+/// arithmetic moved the fixed seed across the deadline.)
 #[test]
 fn recurrent_masked_identity_reaches_the_maximum_return() {
     let mut config = masked_identity_config();
@@ -310,5 +316,7 @@ fn recurrent_masked_identity_reaches_the_maximum_return() {
     config.ppo.seq_len = Some(8);
     config.ppo.batch_size = 64;
     config.ppo.learning_rate = quantrl_core::Schedule::Constant(1e-3);
+    config.ppo.clip_range = quantrl_core::Schedule::Constant(0.2);
+    config.ppo.gamma = 0.5;
     masked_identity_is_solved::<RecurrentActorCritic<B>>(config);
 }

@@ -15,8 +15,8 @@
 //!
 //! The crate-internal `multiversion!` macro compiles a loop three times (SSE2, AVX2, AVX-512)
 //! and picks the widest the CPU has at run time, since the portable build targets SSE2 only:
-//! [`tanh_in_place`], [`sigmoid_in_place`], the host GRU step and the narrow products of
-//! `host_mlp` use it.
+//! [`tanh_in_place`], [`sigmoid_in_place`], the host GRU step, the host-BPTT gate loops and
+//! the narrow products of `host_mlp` use it.
 
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
 /// `1.5 · 2^23`: adding it rounds an `f32` of magnitude below `2^22` to an integer.

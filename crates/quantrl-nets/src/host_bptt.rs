@@ -21,6 +21,7 @@
 //! `n = tanh(x W_in + b_in + r ⊙ (h W_hn + b_hn))`, `h' = (1 - z) ⊙ n + z ⊙ h`; LSTM gates
 //! `i, f, g, o`. Tests check outputs and gradients against Burn's autodiff of the same modules.
 
+use crate::fastmath;
 use ndarray::{Array2, ArrayView2, Axis, s};
 
 use crate::gemm::{matmul_acc, mm};
@@ -84,15 +85,74 @@ pub struct RnnTape {
     layers: Vec<LayerTape>,
 }
 
-#[inline]
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+multiversion! {
+    /// One row of a GRU time step (PyTorch's equations): `gh += b_hh`, then the gates
+    /// `[r | z | n]` and `W_hn h + b_hn` kept for the backward pass, and `h` updated in place.
+    fn gru_row(
+        gi: &[f32],
+        gh: &mut [f32],
+        b_hh: &[f32],
+        gates: &mut [f32],
+        ex: &mut [f32],
+        h: &mut [f32],
+    ) {
+        let n = h.len();
+        for (v, b) in gh.iter_mut().zip(b_hh) {
+            *v += b;
+        }
+        let (gi_r, gi_z, gi_n) = (&gi[..n], &gi[n..2 * n], &gi[2 * n..3 * n]);
+        let (gh_r, gh_z, gh_n) = (&gh[..n], &gh[n..2 * n], &gh[2 * n..3 * n]);
+        let (g_r, rest) = gates.split_at_mut(n);
+        let (g_z, g_n) = rest.split_at_mut(n);
+        let (g_z, g_n, ex) = (&mut g_z[..n], &mut g_n[..n], &mut ex[..n]);
+        for j in 0..n {
+            let r = fastmath::sigmoid(gi_r[j] + gh_r[j]);
+            let z = fastmath::sigmoid(gi_z[j] + gh_z[j]);
+            let ghn = gh_n[j];
+            let nn = fastmath::tanh(gi_n[j] + r * ghn);
+            g_r[j] = r;
+            g_z[j] = z;
+            g_n[j] = nn;
+            ex[j] = ghn;
+            h[j] = nn + z * (h[j] - nn);
+        }
+    }
 }
 
-#[inline]
-fn tanh(x: f32) -> f32 {
-    // The same formulation as `Activation::Tanh` (one exp, exact at ±∞).
-    1.0 - 2.0 / ((2.0 * x).exp() + 1.0)
+multiversion! {
+    /// One row of an LSTM time step (PyTorch's equations, biases already in `gi`): the gates
+    /// `[i | f | g | o]` and `tanh(c)` kept for the backward pass, `h` and `c` updated.
+    fn lstm_row(
+        gi: &[f32],
+        pre: &[f32],
+        gates: &mut [f32],
+        ex: &mut [f32],
+        h: &mut [f32],
+        c: &mut [f32],
+    ) {
+        let n = h.len();
+        let (gi_i, gi_f, gi_g, gi_o) = (&gi[..n], &gi[n..2 * n], &gi[2 * n..3 * n], &gi[3 * n..4 * n]);
+        let (p_i, p_f, p_g, p_o) = (&pre[..n], &pre[n..2 * n], &pre[2 * n..3 * n], &pre[3 * n..4 * n]);
+        let (g_i, rest) = gates.split_at_mut(n);
+        let (g_f, rest) = rest.split_at_mut(n);
+        let (g_g, g_o) = rest.split_at_mut(n);
+        let (g_f, g_g, g_o, ex, c) = (&mut g_f[..n], &mut g_g[..n], &mut g_o[..n], &mut ex[..n], &mut c[..n]);
+        for j in 0..n {
+            let i = fastmath::sigmoid(gi_i[j] + p_i[j]);
+            let f = fastmath::sigmoid(gi_f[j] + p_f[j]);
+            let gg = fastmath::tanh(gi_g[j] + p_g[j]);
+            let o = fastmath::sigmoid(gi_o[j] + p_o[j]);
+            let cn = f * c[j] + i * gg;
+            let tc = fastmath::tanh(cn);
+            g_i[j] = i;
+            g_f[j] = f;
+            g_g[j] = gg;
+            g_o[j] = o;
+            ex[j] = tc;
+            c[j] = cn;
+            h[j] = o * tc;
+        }
+    }
 }
 
 impl RnnTape {
@@ -187,24 +247,13 @@ impl RnnTape {
                             let gh_r = gh.row_mut(s_);
                             let gi_r = gi_r.as_slice().expect("contiguous");
                             let gh_r = gh_r.into_slice().expect("contiguous");
-                            gh_r.iter_mut().zip(&layer.b_hh).for_each(|(v, b)| *v += b);
                             let mut gate_row = gates.row_mut(row);
                             let gate_row = gate_row.as_slice_mut().expect("contiguous");
                             let mut ex = extra.row_mut(row);
                             let ex = ex.as_slice_mut().expect("contiguous");
                             let mut hr = h.row_mut(s_);
                             let hr = hr.as_slice_mut().expect("contiguous");
-                            for j in 0..hidden {
-                                let r = sigmoid(gi_r[j] + gh_r[j]);
-                                let z = sigmoid(gi_r[hidden + j] + gh_r[hidden + j]);
-                                let ghn = gh_r[2 * hidden + j];
-                                let nn = tanh(gi_r[2 * hidden + j] + r * ghn);
-                                gate_row[j] = r;
-                                gate_row[hidden + j] = z;
-                                gate_row[2 * hidden + j] = nn;
-                                ex[j] = ghn;
-                                hr[j] = nn + z * (hr[j] - nn);
-                            }
+                            gru_row(gi_r, gh_r, &layer.b_hh, gate_row, ex, hr);
                         }
                     }
                     HostCell::Lstm => {
@@ -222,21 +271,7 @@ impl RnnTape {
                             let hr = hr.as_slice_mut().expect("contiguous");
                             let mut cr = c.row_mut(s_);
                             let cr = cr.as_slice_mut().expect("contiguous");
-                            for j in 0..hidden {
-                                let i = sigmoid(gi_r[j] + pre[j]);
-                                let f = sigmoid(gi_r[hidden + j] + pre[hidden + j]);
-                                let gg = tanh(gi_r[2 * hidden + j] + pre[2 * hidden + j]);
-                                let o = sigmoid(gi_r[3 * hidden + j] + pre[3 * hidden + j]);
-                                let cn = f * cr[j] + i * gg;
-                                let tc = tanh(cn);
-                                gate_row[j] = i;
-                                gate_row[hidden + j] = f;
-                                gate_row[2 * hidden + j] = gg;
-                                gate_row[3 * hidden + j] = o;
-                                ex[j] = tc;
-                                cr[j] = cn;
-                                hr[j] = o * tc;
-                            }
+                            lstm_row(gi_r, pre, gate_row, ex, hr, cr);
                         }
                     }
                 }
