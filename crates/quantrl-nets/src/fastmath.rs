@@ -15,8 +15,8 @@
 //!
 //! The crate-internal `multiversion!` macro compiles a loop three times (SSE2, AVX2, AVX-512)
 //! and picks the widest the CPU has at run time, since the portable build targets SSE2 only:
-//! [`tanh_in_place`], [`sigmoid_in_place`], the host GRU step, the host-BPTT gate loops and
-//! the narrow products of `host_mlp` use it.
+//! [`tanh_in_place`], [`sigmoid_in_place`], the host GRU step, the host-BPTT gate loops, the
+//! narrow products of `host_mlp` and the blocked matrix kernels (`gemm`) use it.
 
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
 /// `1.5 · 2^23`: adding it rounds an `f32` of magnitude below `2^22` to an integer.
@@ -56,39 +56,50 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x.clamp(-40.0, 40.0)))
 }
 
-/// Define a function whose body is compiled three times: for the portable baseline (SSE2 on
-/// x86-64, 4 lanes), for AVX2 (8 lanes) and for AVX-512 (16 lanes); calls pick the widest
-/// the CPU has, detected at run time (the detection is cached by the standard library).
+/// Define a function compiled three times: for the portable baseline (SSE2 on x86-64, 4
+/// lanes), for AVX2 with FMA (8 lanes) and for AVX-512 with FMA (16 lanes); calls pick the
+/// widest the CPU has, detected at run time (the detection is cached by the standard library).
 ///
-/// The results are bit-identical across the three: Rust never fuses a multiply and an add on
-/// its own, so every version performs the same IEEE operations in the same order. Helpers
-/// the body calls must be `#[inline(always)]` to be compiled into each version.
+/// Two forms:
+/// - `fn name(args) { body }`: the same body in every version. The results are bit-identical
+///   across the three: Rust never fuses a multiply and an add on its own, so every version
+///   performs the same IEEE operations in the same order. Helpers the body calls must be
+///   `#[inline(always)]` to be compiled into each version.
+/// - `fn name(args) => body { avx512: [G], avx2: [G], portable: [G] }`: calls the generic
+///   function `body::<G>(args)` with each version's own generic arguments (tile sizes, whether
+///   to use `mul_add`), as the kernels of [`crate::gemm`] do.
 macro_rules! multiversion {
-    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+    (
+        $(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident
+        { avx512: [$($w:tt)*], avx2: [$($v:tt)*], portable: [$($p:tt)*] }
+    ) => {
         $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) {
-            #[inline(always)]
-            fn body($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f")]
+                #[target_feature(enable = "avx512f,fma")]
+                #[allow(clippy::too_many_arguments)]
                 fn wide16($($arg: $ty),*) {
-                    body($($arg),*)
+                    $body::<$($w)*>($($arg),*)
                 }
-                #[target_feature(enable = "avx2")]
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 fn wide8($($arg: $ty),*) {
-                    body($($arg),*)
+                    $body::<$($v)*>($($arg),*)
                 }
                 if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has AVX-512F, checked on the line above.
+                    // SAFETY: the CPU has AVX-512F (and so FMA), checked on the line above.
                     #[allow(unsafe_code)]
                     unsafe {
                         wide16($($arg),*)
                     };
                     return;
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU has AVX2, checked on the line above.
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has AVX2 and FMA, checked on the line above.
                     #[allow(unsafe_code)]
                     unsafe {
                         wide8($($arg),*)
@@ -96,7 +107,18 @@ macro_rules! multiversion {
                     return;
                 }
             }
-            body($($arg),*)
+            $body::<$($p)*>($($arg),*)
+        }
+    };
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$m])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $body
+            multiversion! {
+                fn dispatch($($arg: $ty),*) => body { avx512: [], avx2: [], portable: [] }
+            }
+            dispatch($($arg),*)
         }
     };
 }

@@ -18,52 +18,6 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2};
 
-/// Define `$name`, which calls `$body` instantiated for AVX-512 with FMA, for AVX2 with FMA or
-/// for the portable baseline (generic arguments as given), whichever is the widest the CPU has
-/// (detected at run time, cached by the standard library).
-macro_rules! fma_dispatch {
-    (
-        fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident
-        { avx512: [$($w:tt)*], avx2: [$($v:tt)*], portable: [$($p:tt)*] }
-    ) => {
-        #[allow(clippy::too_many_arguments)]
-        fn $name($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,fma")]
-                #[allow(clippy::too_many_arguments)]
-                fn avx512($($arg: $ty),*) {
-                    $body::<$($w)*>($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                fn avx2($($arg: $ty),*) {
-                    $body::<$($v)*>($($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has AVX-512F (and so FMA), checked on the line above.
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        avx512($($arg),*)
-                    };
-                    return;
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: the CPU has AVX2 and FMA, checked on the line above.
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        avx2($($arg),*)
-                    };
-                    return;
-                }
-            }
-            $body::<$($p)*>($($arg),*)
-        }
-    };
-}
-
 /// `c[i, j] += Σ_p a[i, p] · b[p, j]` for `i < m`, `j < n`, `p < k`, where `a[i, p] =
 /// a[i * rsa + p * csa]` (any strides: row-major `a`, or the transpose of a row-major
 /// matrix), `b[p, j] = b[p * ldb + j]` and `c[i, j] = c[i * ldc + j]`.
@@ -89,7 +43,7 @@ pub(crate) fn gemm_acc(
     gemm_dispatch((m, k, n), a, (rsa, csa), b, ldb, c, ldc);
 }
 
-fma_dispatch! {
+multiversion! {
     fn gemm_dispatch(
         dims: (usize, usize, usize),
         a: &[f32],
@@ -326,7 +280,7 @@ pub(crate) fn gemv_acc(w: &[f32], x: &[f32], y: &mut [f32]) {
     gemv_dispatch(w, x, y);
 }
 
-fma_dispatch! {
+multiversion! {
     fn gemv_dispatch(w: &[f32], x: &[f32], y: &mut [f32]) => gemv_body
     { avx512: [true, 256, 16], avx2: [true, 128, 8], portable: [false, 32, 4] }
 }
