@@ -117,8 +117,8 @@ fn host_network(c: &mut Criterion) {
             &format!("host_actor_critic_forward_backward_b{batch}"),
             |b| {
                 b.iter(|| {
-                    let tape = host.forward(&x, batch);
-                    black_box(host.backward(&tape, &d_logits, &d_values))
+                    let mut tape = host.forward(&x, batch);
+                    black_box(host.backward(&mut tape, &d_logits, &d_values))
                 })
             },
         );

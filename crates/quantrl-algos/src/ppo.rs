@@ -40,10 +40,10 @@ use quantrl_losses::ppo::{
     PpoLossConfig, PpoLossInputs, clipped_surrogate, normalize_advantages, ppo_loss,
 };
 use quantrl_nets::{
-    ActorCritic, CriticReduction, EncoderState, HostActorCritic, HostParamGrad,
-    RecurrentActorCritic, reduce_critics,
+    ActorCritic, CriticReduction, EncoderState, HostActorCritic, HostMlpTape, HostParamGrad,
+    RecurrentActorCritic, load_host_params, reduce_critics,
 };
-use quantrl_optim::{ParamGroup, clip_factor, clip_grad_norm};
+use quantrl_optim::{HostAdamW, ParamGroup, clip_factor, clip_grad_norm};
 
 use crate::distributional::{
     CvarEstimate, DistributionalBuffer, DistributionalConfig, MIN_EPISODES_FOR_CVAR,
@@ -51,7 +51,7 @@ use crate::distributional::{
     nstep_quantile_targets,
 };
 use crate::irm::{IrmTarget, policy_irm_penalty, value_irm_penalty};
-use crate::optimizer::AnyOptimizer;
+use crate::optimizer::{AnyOptimizer, OptimizerConfig};
 
 use crate::network::{PolicyNetwork, SequenceBatch, sequence_obs, sequence_state, state_shapes};
 use crate::policy::{host_to_tensor, log_sum_exp, select_actions, tensor_to_host};
@@ -565,21 +565,25 @@ where
         let mut mb = Minibatch::default();
         // Loss terms of the minibatches trained on the host path.
         let mut host_rows: Vec<[f64; 6]> = Vec::new();
-        let host_path = self.host_path_covered();
+        let mut host = self
+            .host_path_covered()
+            .then(|| self.model.host_actor_critic())
+            .flatten()
+            .map(|net| self.host_train(net));
         'epochs: for _ in 0..n_epochs {
             self.rng.shuffle(&mut indices);
             for chunk in indices.chunks(seqs_per_batch) {
                 self.gather(chunk, &mut mb);
-                // A snapshot of the weights as they are now (after the last step).
-                if let Some(host) = host_path.then(|| self.model.host_actor_critic()).flatten() {
-                    let stepped = self.host_minibatch(
-                        &host,
-                        &mb,
-                        &loss_config,
-                        target_kl,
-                        max_grad_norm,
-                        lr,
-                    )?;
+                if let Some(h) = host.as_mut() {
+                    let stepped =
+                        self.host_minibatch(h, &mb, &loss_config, target_kl, max_grad_norm, lr);
+                    let stepped = match stepped {
+                        Ok(s) => s,
+                        Err(e) => {
+                            self.finish_host_train(host.take());
+                            return Err(e);
+                        }
+                    };
                     match stepped {
                         Some((row, norm)) => {
                             host_rows.push(row);
@@ -735,6 +739,7 @@ where
             }
             epochs += 1;
         }
+        self.finish_host_train(host);
         self.n_updates += 1;
         let k = (logged.len() + host_rows.len()).max(1) as f64;
         let mut sums = [0f64; 6];
@@ -831,13 +836,49 @@ where
         self.config.policy.host_mlp && self.dist.is_none() && self.config.ppo.irm.is_none()
     }
 
-    /// One minibatch on the host path, `host` being the snapshot of the current weights:
-    /// forward and loss on the host, gradients by hand,
-    /// global-norm clipping, then the optimizer's step. `None` when the target KL stops the
-    /// update before this step; otherwise the logged loss terms and the gradient norm.
+    /// The host path's state for one update, from a snapshot of the current weights: with
+    /// AdamW also the optimizer's state and the parameters, stepped on the host until
+    /// [`finish_host_train`](Self::finish_host_train) puts both back.
+    fn host_train(&self, net: HostActorCritic) -> HostTrain {
+        let adam = match (&self.optim, &self.config.optimizer) {
+            (AnyOptimizer::AdamW(optim), OptimizerConfig::AdamW(settings)) => {
+                let params = net.params();
+                let adam = HostAdamW::take(
+                    *settings,
+                    optim,
+                    params.iter().map(|p| (p.id, p.shape.clone())),
+                );
+                Some((adam, params))
+            }
+            _ => None,
+        };
+        HostTrain {
+            net,
+            adam,
+            tape: HostMlpTape::default(),
+            grads: Vec::new(),
+        }
+    }
+
+    /// End a host-path update: the host-stepped weights into the model and the AdamW state
+    /// into the optimizer, so that rollouts, evaluation and checkpoints see them.
+    fn finish_host_train(&mut self, host: Option<HostTrain>) {
+        let Some((adam, params)) = host.and_then(|h| h.adam) else {
+            return;
+        };
+        self.model = load_host_params(self.model.clone(), &params);
+        if let AnyOptimizer::AdamW(optim) = &mut self.optim {
+            *optim = adam.put(optim.clone(), &self.device);
+        }
+    }
+
+    /// One minibatch on the host path: forward and loss on the host, gradients by hand,
+    /// global-norm clipping, then the optimizer's step (AdamW on the host, any other optimizer
+    /// through Burn, after which the snapshot is taken again). `None` when the target KL stops
+    /// the update before this step; otherwise the logged loss terms and the gradient norm.
     fn host_minibatch(
         &mut self,
-        host: &HostActorCritic,
+        train: &mut HostTrain,
         mb: &Minibatch,
         loss_config: &PpoLossConfig,
         target_kl: Option<f64>,
@@ -845,15 +886,17 @@ where
         lr: f64,
     ) -> Result<Option<([f64; 6], f64)>, AlgoError> {
         let m = mb.act.len();
-        let mut tape = host.forward(&mb.obs, m);
-        // The backward pass does not read the logits: take them to add the masks.
-        let mut logits = std::mem::take(&mut tape.logits);
+        let host = &train.net;
+        let tape = &mut train.tape;
+        host.forward_into(&mb.obs, m, tape);
+        // The backward pass does not read the logits: add the masks in place.
+        let logits = &mut tape.logits;
         for (l, &mask) in logits.iter_mut().zip(&mb.mask) {
             *l += mask;
         }
         let l = ppo_loss_host(
             &HostPpoBatch {
-                logits: &logits,
+                logits: &tape.logits,
                 n_actions: self.n_actions,
                 actions: &mb.act,
                 old_log_prob: &mb.lp,
@@ -867,7 +910,8 @@ where
         if target_kl.is_some_and(|kl| l.approx_kl > 1.5 * kl) {
             return Ok(None);
         }
-        let mut host_grads = host.backward(&tape, &l.d_logits, &l.d_values);
+        let host_grads = &mut train.grads;
+        host.backward_into(tape, &l.d_logits, &l.d_values, host_grads);
         let norm = host_grads
             .iter()
             .flat_map(|g| &g.values)
@@ -881,15 +925,27 @@ where
             });
         }
         if let Some(factor) = clip_factor(norm, max_grad_norm) {
-            for g in &mut host_grads {
+            for g in host_grads.iter_mut() {
                 g.values.iter_mut().for_each(|v| *v *= factor as f32);
             }
         }
-        let mut grads = GradientsParams::new();
-        for g in host_grads {
-            register_host_grad::<B>(g, &mut grads, &self.device);
+        if let Some((adam, params)) = &mut train.adam {
+            for (i, (p, g)) in params.iter_mut().zip(host_grads.iter()).enumerate() {
+                debug_assert_eq!(p.id, g.id, "parameter order");
+                adam.step(lr, i, &mut p.values, &g.values);
+            }
+            train.net.set_params(params);
+        } else {
+            let mut grads = GradientsParams::new();
+            for g in std::mem::take(host_grads) {
+                register_host_grad::<B>(g, &mut grads, &self.device);
+            }
+            self.model = self.optim.step(lr, self.model.clone(), grads);
+            train.net = self
+                .model
+                .host_actor_critic()
+                .expect("the network had a host snapshot before the step");
         }
-        self.model = self.optim.step(lr, self.model.clone(), grads);
         let row = [
             l.loss,
             l.policy_loss,
@@ -1210,6 +1266,19 @@ fn register_host_grad<B: AutodiffBackend>(
         ),
         _ => unreachable!("host gradients have one to three dimensions"),
     }
+}
+
+/// The host path's state during one update (see [`Ppo::update`]).
+struct HostTrain {
+    /// The network's weights as they are now.
+    net: HostActorCritic,
+    /// With AdamW: its state and the parameters (the values `net` holds), stepped on the
+    /// host and written back when the update ends.
+    adam: Option<(HostAdamW, Vec<HostParamGrad>)>,
+    /// The forward pass's tape and the gradients, their buffers reused minibatch after
+    /// minibatch.
+    tape: HostMlpTape,
+    grads: Vec<HostParamGrad>,
 }
 
 /// The logit given to masked actions: large enough to give them probability 0 in float32

@@ -9,9 +9,12 @@ mod common;
 
 use burn::backend::{Autodiff, NdArray};
 use common::{cartpole, params};
-use quantrl_algos::{EvalConfig, NormalizeConfig, Ppo, TrainConfig};
+use quantrl_algos::{
+    AdaUpgdConfig, EvalConfig, NormalizeConfig, OptimizerConfig, Ppo, TrainConfig,
+};
 use quantrl_core::VecEnv;
 use quantrl_envs::{MaskedIdentity, MaskedIdentityConfig};
+use quantrl_optim::AdamWSettings;
 
 type B = Autodiff<NdArray<f32>>;
 
@@ -128,6 +131,33 @@ fn host_path_trains_like_the_graph_with_action_masks() {
             .unwrap()
         },
         |c| c.ppo.ent_coef = 0.01,
+        2,
+    );
+}
+
+#[test]
+fn host_adamw_steps_like_burns_with_weight_decay_and_a_value_head_group() {
+    // AdamW runs on the host (its state taken out of Burn's optimizer at each update and
+    // put back at its end); the graph path steps Burn's AdamW.
+    compare(
+        || cartpole(8),
+        |c| {
+            c.ppo.value_lr_multiplier = 2.0;
+            c.optimizer = OptimizerConfig::AdamW(AdamWSettings {
+                weight_decay: 0.01,
+                ..Default::default()
+            });
+        },
+        3,
+    );
+}
+
+#[test]
+fn host_path_with_upgd_steps_through_burn() {
+    // Optimizers other than AdamW keep Burn's step on the host gradients.
+    compare(
+        || cartpole(8),
+        |c| c.optimizer = OptimizerConfig::AdaUpgd(AdaUpgdConfig::default()),
         2,
     );
 }

@@ -16,7 +16,7 @@
 //! machine they are deterministic.
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayRef2, ArrayView2};
 
 /// `c[i, j] += Σ_p a[i, p] · b[p, j]` for `i < m`, `j < n`, `p < k`, where `a[i, p] =
 /// a[i * rsa + p * csa]` (any strides: row-major `a`, or the transpose of a row-major
@@ -180,7 +180,7 @@ const NARROW: usize = 8;
 /// head's `[256, 64] × [64, 1]` took 15 µs for 16k multiply-adds); the others through
 /// [`gemm_acc`], `ndarray`'s `general_mat_mul` only for layouts it
 /// does not take.
-pub(crate) fn matmul_acc(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, out: &mut Array2<f32>) {
+pub(crate) fn matmul_acc(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>, out: &mut ArrayRef2<f32>) {
     let (m, k) = a.dim();
     let n = b.ncols();
     debug_assert_eq!((b.nrows(), out.dim()), (k, (m, n)));

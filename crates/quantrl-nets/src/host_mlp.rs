@@ -17,16 +17,23 @@
 //! under its [`ParamId`], in the parameter's own shape, ready for Burn's optimizers; the tests
 //! check values and gradients against Burn's autodiff.
 //!
-//! Weights are copied when the snapshot is taken: take a new one after every optimizer step.
+//! Weights are copied when the snapshot is taken: take a new one after a Burn optimizer's step,
+//! or step the snapshot itself ([`HostActorCritic::params`], an optimizer on the host,
+//! [`HostActorCritic::set_params`]) and write it back with [`load_host_params`]. A training
+//! loop keeps one [`HostMlpTape`] and one gradient list and passes them to
+//! [`HostActorCritic::forward_into`] and [`HostActorCritic::backward_into`], which reuse
+//! their buffers.
 
-use burn::module::{Param, ParamId};
+use std::collections::HashMap;
+
+use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::nn::Linear;
-use burn::tensor::{Tensor, backend::Backend};
-use ndarray::{Array2, ArrayView2, Axis};
+use burn::tensor::{Tensor, TensorData, backend::Backend};
+use ndarray::{Array2, ArrayRef2, ArrayView2, ArrayViewMut2};
 
 use crate::activation::Activation;
 use crate::fastmath;
-use crate::gemm::{matmul_acc, mm};
+use crate::gemm::matmul_acc;
 use crate::obs_norm::OBS_NORM_EPSILON;
 use crate::{ActorCritic, HostParamGrad};
 
@@ -66,8 +73,9 @@ pub struct HostActorCritic {
     n_actions: usize,
 }
 
-/// What [`HostActorCritic::forward`] keeps for the backward pass, and its outputs.
-#[derive(Debug, Clone)]
+/// What [`HostActorCritic::forward`] keeps for the backward pass, and its outputs. Keep one
+/// and pass it to [`HostActorCritic::forward_into`] to reuse its buffers.
+#[derive(Debug, Clone, Default)]
 pub struct HostMlpTape {
     /// Action logits, `[n, n_actions]` row-major.
     pub logits: Vec<f32>,
@@ -76,10 +84,12 @@ pub struct HostMlpTape {
     /// The (normalized) input, `[n, obs_dim]`.
     x: Array2<f32>,
     trunks: Vec<TrunkTape>,
+    /// The backward pass's per-trunk gradients at a layer's output and input.
+    scratch: Vec<[Vec<f32>; 2]>,
 }
 
 /// One trunk's forward pass.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct TrunkTape {
     /// Each layer's output after the activation, `[n, d_out]`.
     outs: Vec<Array2<f32>>,
@@ -99,6 +109,37 @@ pub fn param_values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
         .convert::<f32>()
         .to_vec()
         .expect("float parameters")
+}
+
+/// `module` with the parameters listed in `params` (by id) set to their values; the others,
+/// and every parameter's id and gradient requirement, unchanged. The way back from a host
+/// snapshot stepped in place ([`HostActorCritic::set_params`]) to the Burn module.
+///
+/// # Panics
+/// When a listed parameter's shape is not the module's.
+pub fn load_host_params<B: Backend, M: Module<B>>(module: M, params: &[HostParamGrad]) -> M {
+    struct Load<'a> {
+        by_id: HashMap<ParamId, &'a HostParamGrad>,
+    }
+    impl<B: Backend> ModuleMapper<B> for Load<'_> {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let Some(p) = self.by_id.get(&param.id) else {
+                return param;
+            };
+            let (id, tensor, mapper) = param.consume();
+            let shape: [usize; D] = p.shape.clone().try_into().expect("parameter rank");
+            assert_eq!(shape, tensor.dims(), "parameter shape");
+            let mut t =
+                Tensor::from_data(TensorData::new(p.values.clone(), shape), &tensor.device());
+            if tensor.is_require_grad() {
+                t = t.require_grad();
+            }
+            Param::from_mapped_value(id, t, mapper)
+        }
+    }
+    module.map(&mut Load {
+        by_id: params.iter().map(|p| (p.id, p)).collect(),
+    })
 }
 
 fn host_matrix<B: Backend>(t: Tensor<B, 2>) -> Array2<f32> {
@@ -135,23 +176,41 @@ fn parallel_layer<B: Backend>(w: &Param<Tensor<B, 3>>, b: &Param<Tensor<B, 3>>) 
     }
 }
 
-/// `out = x · w + b` (bias broadcast over rows).
-fn affine(x: ArrayView2<'_, f32>, w: &Array2<f32>, b: &[f32]) -> Array2<f32> {
-    let mut out = Array2::zeros((x.nrows(), w.ncols()));
+/// `out = x · w + b` (bias broadcast over rows) into `out`, `[x.nrows(), w.ncols()]`.
+fn affine_into(x: ArrayView2<'_, f32>, w: &Array2<f32>, b: &[f32], out: &mut ArrayRef2<f32>) {
     for row in out
         .as_slice_mut()
-        .expect("a new array is row-major")
+        .expect("row-major output")
         .chunks_exact_mut(b.len())
     {
         row.copy_from_slice(b);
     }
-    matmul_acc(x, w.view(), &mut out);
-    out
+    matmul_acc(x, w.view(), out);
 }
 
-/// Column sums of `[n, d]`.
-fn col_sums(g: &Array2<f32>) -> Vec<f32> {
-    g.sum_axis(Axis(0)).to_vec()
+/// Column sums of row-major `[n, out.len()]` `g` into `out` (rows added in order).
+fn col_sums_into(g: &[f32], out: &mut [f32]) {
+    out.fill(0.0);
+    for row in g.chunks_exact(out.len()) {
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+}
+
+/// `a` as an `[rows, cols]` array, reallocated only when its shape changes.
+fn ensure(a: &mut Array2<f32>, rows: usize, cols: usize) {
+    if a.dim() != (rows, cols) {
+        *a = Array2::zeros((rows, cols));
+    }
+}
+
+/// The first `rows · cols` elements of `buf` (grown when short) as an `[rows, cols]` view.
+fn view_of(buf: &mut Vec<f32>, rows: usize, cols: usize) -> ArrayViewMut2<'_, f32> {
+    if buf.len() < rows * cols {
+        buf.resize(rows * cols, 0.0);
+    }
+    ArrayViewMut2::from_shape((rows, cols), &mut buf[..rows * cols]).expect("scratch shape")
 }
 
 impl HostActorCritic {
@@ -212,6 +271,86 @@ impl HostActorCritic {
         })
     }
 
+    /// The trained parameters' values, in the order, ids and shapes of the gradients of
+    /// [`backward`](Self::backward) (Burn's layout: `[K, d_in, d_out]` for a dual trunk's
+    /// layer). With [`set_params`](Self::set_params), an optimizer can step the snapshot in
+    /// place of the Burn module.
+    pub fn params(&self) -> Vec<HostParamGrad> {
+        let mut out = Vec::new();
+        for h in [&self.policy_head, &self.value_head] {
+            out.push(HostParamGrad {
+                id: h.w_id,
+                shape: vec![h.w.nrows(), h.w.ncols()],
+                values: h.w.iter().copied().collect(),
+            });
+            if let Some(id) = h.b_id {
+                out.push(HostParamGrad {
+                    id,
+                    shape: vec![h.b.len()],
+                    values: h.b.clone(),
+                });
+            }
+        }
+        let k = self.trunks;
+        for layer in &self.layers {
+            let (d_in, d_out) = layer.w[0].dim();
+            let (w_shape, b_shape) = if layer.parallel {
+                (vec![k, d_in, d_out], vec![k, 1, d_out])
+            } else {
+                (vec![d_in, d_out], vec![d_out])
+            };
+            out.push(HostParamGrad {
+                id: layer.w_id,
+                shape: w_shape,
+                values: layer.w.iter().flat_map(|w| w.iter().copied()).collect(),
+            });
+            if let Some(id) = layer.b_id {
+                out.push(HostParamGrad {
+                    id,
+                    shape: b_shape,
+                    values: layer.b.concat(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Overwrite the weights with `params`, in the order and layout of
+    /// [`params`](Self::params).
+    ///
+    /// # Panics
+    /// When `params` is not that list (ids, order or lengths differ).
+    pub fn set_params(&mut self, params: &[HostParamGrad]) {
+        let mut it = params.iter();
+        let mut next = |id: ParamId, len: usize| {
+            let p = it.next().expect("one value per parameter");
+            assert!(p.id == id && p.values.len() == len, "parameter list");
+            &p.values
+        };
+        for h in [&mut self.policy_head, &mut self.value_head] {
+            let w = next(h.w_id, h.w.len());
+            h.w.as_slice_mut().expect("row-major").copy_from_slice(w);
+            if let Some(id) = h.b_id {
+                let len = h.b.len();
+                h.b.copy_from_slice(next(id, len));
+            }
+        }
+        for layer in &mut self.layers {
+            let size = layer.w[0].len();
+            let w = next(layer.w_id, size * layer.w.len());
+            for (t, chunk) in layer.w.iter_mut().zip(w.chunks_exact(size)) {
+                t.as_slice_mut().expect("row-major").copy_from_slice(chunk);
+            }
+            if let Some(id) = layer.b_id {
+                let d_out = layer.b[0].len();
+                let b = next(id, d_out * layer.b.len());
+                for (t, chunk) in layer.b.iter_mut().zip(b.chunks_exact(d_out)) {
+                    t.copy_from_slice(chunk);
+                }
+            }
+        }
+    }
+
     /// Observation width.
     pub fn obs_dim(&self) -> usize {
         self.obs_dim
@@ -222,33 +361,25 @@ impl HostActorCritic {
         self.n_actions
     }
 
-    fn activate(&self, z: &mut Array2<f32>) -> Option<Array2<f32>> {
-        let s = z.as_slice_mut().expect("standard layout");
+    /// The activation in place (SiLU's input must have been kept by the caller).
+    fn activate(&self, s: &mut [f32]) {
         match self.activation {
-            Activation::Tanh | Activation::TanhNative => {
-                fastmath::tanh_in_place(s);
-                None
-            }
+            Activation::Tanh | Activation::TanhNative => fastmath::tanh_in_place(s),
             Activation::Relu => {
                 for v in s {
                     *v = v.max(0.0);
                 }
-                None
             }
             Activation::Silu => {
-                let pre = z.clone();
-                for v in z.as_slice_mut().expect("standard layout") {
+                for v in s {
                     *v *= fastmath::sigmoid(*v);
                 }
-                Some(pre)
             }
         }
     }
 
     /// `g ⊙ act'(z)` in place, from the layer's output `y` (and pre-activation for SiLU).
-    fn activation_backward(&self, g: &mut Array2<f32>, y: &Array2<f32>, pre: Option<&Array2<f32>>) {
-        let gs = g.as_slice_mut().expect("standard layout");
-        let ys = y.as_slice().expect("standard layout");
+    fn activation_backward(&self, gs: &mut [f32], ys: &[f32], pre: Option<&Array2<f32>>) {
         match self.activation {
             Activation::Tanh | Activation::TanhNative => {
                 for (g, &y) in gs.iter_mut().zip(ys) {
@@ -275,31 +406,34 @@ impl HostActorCritic {
         }
     }
 
-    /// One trunk's forward pass from the (normalized) input.
-    fn trunk_forward(&self, t: usize, x: &Array2<f32>) -> TrunkTape {
-        let mut tape = TrunkTape {
-            outs: Vec::with_capacity(self.layers.len()),
-            pre: Vec::new(),
-        };
-        for layer in &self.layers {
-            let input = tape.outs.last().unwrap_or(x).view();
-            let mut z = affine(input, &layer.w[t], &layer.b[t]);
-            if let Some(p) = self.activate(&mut z) {
-                tape.pre.push(p);
-            }
-            tape.outs.push(z);
-        }
-        tape
-    }
-
     /// Logits and values of `n` observations (`[n, obs_dim]` row-major), with the tape for
     /// [`backward`](Self::backward).
     ///
     /// # Panics
     /// When `obs.len() != n * obs_dim`.
     pub fn forward(&self, obs: &[f32], n: usize) -> HostMlpTape {
+        let mut tape = HostMlpTape::default();
+        self.forward_into(obs, n, &mut tape);
+        tape
+    }
+
+    /// [`forward`](Self::forward) into `tape`, reusing its buffers: a training loop that keeps
+    /// one tape allocates nothing per minibatch once the shapes have been seen (which also
+    /// keeps the C allocator from returning and re-faulting the same pages every minibatch).
+    ///
+    /// # Panics
+    /// When `obs.len() != n * obs_dim`.
+    pub fn forward_into(&self, obs: &[f32], n: usize, tape: &mut HostMlpTape) {
         assert_eq!(obs.len(), n * self.obs_dim, "observations are [n, obs_dim]");
-        let mut x = Array2::from_shape_vec((n, self.obs_dim), obs.to_vec()).expect("obs shape");
+        let HostMlpTape {
+            logits,
+            values,
+            x,
+            trunks,
+            ..
+        } = tape;
+        ensure(x, n, self.obs_dim);
+        x.as_slice_mut().expect("row-major").copy_from_slice(obs);
         if let Some((mean, inv, clip)) = &self.norm {
             for mut row in x.rows_mut() {
                 for ((v, &m), &s) in row.iter_mut().zip(mean).zip(inv) {
@@ -309,123 +443,172 @@ impl HostActorCritic {
         }
         // One thread: the two trunks on two threads (`rayon::join`) measured slower at
         // batch 64 and 256; waking the second thread cost more than it saved.
-        let trunks: Vec<TrunkTape> = (0..self.trunks)
-            .map(|t| self.trunk_forward(t, &x))
-            .collect();
-        let vt = self.trunks - 1;
-        let top = |t: usize| trunks[t].outs.last().unwrap_or(&x).view();
-        let logits = affine(top(0), &self.policy_head.w, &self.policy_head.b);
-        let values = affine(top(vt), &self.value_head.w, &self.value_head.b);
-        HostMlpTape {
-            logits: logits.into_raw_vec_and_offset().0,
-            values: values.into_raw_vec_and_offset().0,
-            x,
-            trunks,
-        }
-    }
-
-    /// One trunk's backward pass from the gradient at its output: `(dW, db)` per layer.
-    fn trunk_backward(
-        &self,
-        t: usize,
-        tape: &HostMlpTape,
-        mut g: Array2<f32>,
-    ) -> Vec<(Array2<f32>, Vec<f32>)> {
-        let trunk = &tape.trunks[t];
-        let mut grads = Vec::with_capacity(self.layers.len());
-        for l in (0..self.layers.len()).rev() {
-            self.activation_backward(&mut g, &trunk.outs[l], trunk.pre.get(l));
-            let input = if l == 0 { &tape.x } else { &trunk.outs[l - 1] };
-            let dw = mm(input.t(), g.view());
-            let db = col_sums(&g);
-            if l > 0 {
-                g = mm(g.view(), self.layers[l].w[t].t());
+        let n_layers = self.layers.len();
+        let silu = self.activation == Activation::Silu;
+        trunks.resize_with(self.trunks, TrunkTape::default);
+        for (t, trunk) in trunks.iter_mut().enumerate() {
+            trunk.outs.resize_with(n_layers, || Array2::zeros((0, 0)));
+            trunk
+                .pre
+                .resize_with(if silu { n_layers } else { 0 }, || Array2::zeros((0, 0)));
+            for (l, layer) in self.layers.iter().enumerate() {
+                let (below, rest) = trunk.outs.split_at_mut(l);
+                let input = below.last().unwrap_or(&*x).view();
+                let out = &mut rest[0];
+                ensure(out, n, layer.w[t].ncols());
+                affine_into(input, &layer.w[t], &layer.b[t], out);
+                if silu {
+                    ensure(&mut trunk.pre[l], n, out.ncols());
+                    trunk.pre[l].assign(out);
+                }
+                self.activate(out.as_slice_mut().expect("row-major"));
             }
-            grads.push((dw, db));
         }
-        grads.reverse();
-        grads
+        let vt = self.trunks - 1;
+        let top = |t: usize| trunks[t].outs.last().unwrap_or(&*x).view();
+        for (head, input, buf) in [
+            (&self.policy_head, top(0), &mut *logits),
+            (&self.value_head, top(vt), &mut *values),
+        ] {
+            buf.resize(n * head.w.ncols(), 0.0);
+            let mut out = ArrayViewMut2::from_shape((n, head.w.ncols()), &mut buf[..])
+                .expect("head output shape");
+            affine_into(input, &head.w, &head.b, &mut out);
+        }
     }
 
     /// Gradients of every trained parameter given the gradients of the loss with respect to
-    /// the logits (`[n, n_actions]`) and the values (`[n]`) of `tape`'s forward pass.
+    /// the logits (`[n, n_actions]`) and the values (`[n]`) of `tape`'s forward pass (the
+    /// tape's scratch space is reused).
     ///
     /// # Panics
     /// When the lengths do not match the tape's batch.
     pub fn backward(
         &self,
-        tape: &HostMlpTape,
+        tape: &mut HostMlpTape,
         d_logits: &[f32],
         d_values: &[f32],
     ) -> Vec<HostParamGrad> {
-        let n = tape.x.nrows();
+        let mut grads = Vec::new();
+        self.backward_into(tape, d_logits, d_values, &mut grads);
+        grads
+    }
+
+    /// [`backward`](Self::backward) into `grads`, reusing its buffers when it already holds
+    /// this network's gradients (ids, order and shapes of [`params`](Self::params)).
+    ///
+    /// # Panics
+    /// When the lengths do not match the tape's batch.
+    pub fn backward_into(
+        &self,
+        tape: &mut HostMlpTape,
+        d_logits: &[f32],
+        d_values: &[f32],
+        grads: &mut Vec<HostParamGrad>,
+    ) {
+        let reusable = {
+            let mut ids = self.param_ids();
+            grads.iter().all(|g| Some(g.id) == ids.next()) && ids.next().is_none()
+        };
+        if !reusable {
+            *grads = self.params();
+        }
+        let HostMlpTape {
+            x, trunks, scratch, ..
+        } = tape;
+        let n = x.nrows();
         let dl = ArrayView2::from_shape((n, self.n_actions), d_logits).expect("d_logits shape");
         let dv = ArrayView2::from_shape((n, 1), d_values).expect("d_values shape");
         let vt = self.trunks - 1;
-        let top = |t: usize| tape.trunks[t].outs.last().unwrap_or(&tape.x).view();
-        let mut grads = Vec::new();
+        let top = |t: usize| trunks[t].outs.last().unwrap_or(&*x).view();
+        let mut slots = grads.iter_mut();
         for (h, input, d) in [
             (&self.policy_head, top(0), dl),
             (&self.value_head, top(vt), dv),
         ] {
-            let dw = mm(input.t(), d);
-            grads.push(HostParamGrad {
-                id: h.w_id,
-                shape: vec![dw.nrows(), dw.ncols()],
-                values: dw.into_raw_vec_and_offset().0,
-            });
-            if let Some(id) = h.b_id {
-                let db = d.sum_axis(Axis(0)).to_vec();
-                grads.push(HostParamGrad {
-                    id,
-                    shape: vec![db.len()],
-                    values: db,
-                });
+            let w = slots.next().expect("head weight");
+            w.values.fill(0.0);
+            let mut dw =
+                ArrayViewMut2::from_shape(h.w.dim(), &mut w.values[..]).expect("head weight shape");
+            matmul_acc(input.t(), d, &mut dw);
+            if h.b_id.is_some() {
+                let b = slots.next().expect("head bias");
+                col_sums_into(d.as_slice().expect("row-major"), &mut b.values);
             }
         }
         if self.layers.is_empty() {
-            return grads;
+            return;
         }
-        // The gradient at each trunk's output, then each trunk's layers.
-        let pg = mm(dl, self.policy_head.w.t());
-        let vg = mm(dv, self.value_head.w.t());
-        let per_trunk = if self.trunks == 1 {
-            vec![self.trunk_backward(0, tape, pg + vg)]
-        } else {
-            vec![
-                self.trunk_backward(0, tape, pg),
-                self.trunk_backward(1, tape, vg),
-            ]
-        };
-        let k = self.trunks;
-        for (l, layer) in self.layers.iter().enumerate() {
-            let (d_in, d_out) = per_trunk[0][l].0.dim();
-            let mut w = Vec::with_capacity(k * d_in * d_out);
-            let mut b = Vec::with_capacity(k * d_out);
-            for trunk in &per_trunk {
-                let (dw, db) = &trunk[l];
-                w.extend(dw.iter());
-                b.extend(db);
-            }
-            let (w_shape, b_shape) = if layer.parallel {
-                (vec![k, d_in, d_out], vec![k, 1, d_out])
-            } else {
-                (vec![d_in, d_out], vec![d_out])
-            };
-            grads.push(HostParamGrad {
-                id: layer.w_id,
-                values: w,
-                shape: w_shape,
-            });
-            if let Some(id) = layer.b_id {
-                grads.push(HostParamGrad {
-                    id,
-                    values: b,
-                    shape: b_shape,
-                });
+        // The gradient at each trunk's output (the policy head's into trunk 0, the value
+        // head's into the last trunk: the same one when the trunk is shared).
+        scratch.resize_with(self.trunks, Default::default);
+        let width = self.policy_head.w.nrows();
+        for t in 0..self.trunks {
+            view_of(&mut scratch[t][0], n, width).fill(0.0);
+        }
+        matmul_acc(
+            dl,
+            self.policy_head.w.t(),
+            &mut view_of(&mut scratch[0][0], n, width),
+        );
+        matmul_acc(
+            dv,
+            self.value_head.w.t(),
+            &mut view_of(&mut scratch[vt][0], n, width),
+        );
+        // Each layer's weight and bias gradient slots (`[K, d_in, d_out]`, `[K, 1, d_out]`).
+        let mut layer_slots: Vec<(&mut HostParamGrad, Option<&mut HostParamGrad>)> = self
+            .layers
+            .iter()
+            .map(|l| {
+                let w = slots.next().expect("layer weight");
+                (w, l.b_id.map(|_| slots.next().expect("layer bias")))
+            })
+            .collect();
+        for t in 0..self.trunks {
+            let trunk = &trunks[t];
+            let [g, below] = &mut scratch[t];
+            for l in (0..self.layers.len()).rev() {
+                let layer = &self.layers[l];
+                let (d_in, d_out) = layer.w[t].dim();
+                let mut gv = view_of(g, n, d_out);
+                self.activation_backward(
+                    gv.as_slice_mut().expect("row-major"),
+                    trunk.outs[l].as_slice().expect("row-major"),
+                    trunk.pre.get(l),
+                );
+                let input = if l == 0 { &*x } else { &trunk.outs[l - 1] };
+                let size = d_in * d_out;
+                let (w_grad, b_grad) = &mut layer_slots[l];
+                let w_slot = &mut w_grad.values[t * size..(t + 1) * size];
+                w_slot.fill(0.0);
+                let mut dw =
+                    ArrayViewMut2::from_shape((d_in, d_out), w_slot).expect("weight shape");
+                matmul_acc(input.view().t(), gv.view(), &mut dw);
+                if let Some(b_grad) = b_grad {
+                    let b_slot = &mut b_grad.values[t * d_out..(t + 1) * d_out];
+                    col_sums_into(gv.as_slice().expect("row-major"), b_slot);
+                }
+                if l > 0 {
+                    let mut next = view_of(below, n, d_in);
+                    next.fill(0.0);
+                    matmul_acc(gv.view(), layer.w[t].t(), &mut next);
+                    std::mem::swap(g, below);
+                }
             }
         }
-        grads
+    }
+
+    /// The ids of [`params`](Self::params), in its order.
+    fn param_ids(&self) -> impl Iterator<Item = ParamId> + '_ {
+        [&self.policy_head, &self.value_head]
+            .into_iter()
+            .flat_map(|h| std::iter::once(h.w_id).chain(h.b_id))
+            .chain(
+                self.layers
+                    .iter()
+                    .flat_map(|l| std::iter::once(l.w_id).chain(l.b_id)),
+            )
     }
 }
 
@@ -474,7 +657,7 @@ mod tests {
         }
         let host = HostActorCritic::from_actor_critic(&net).expect("scalar critic");
         let x = obs(n, d);
-        let tape = host.forward(&x, n);
+        let mut tape = host.forward(&x, n);
         let out = net.forward(Tensor::from_data(TensorData::new(x.clone(), [n, d]), &dev));
         close(
             &tape.logits,
@@ -495,7 +678,7 @@ mod tests {
             .sum()
             + (out.values * Tensor::from_data(TensorData::new(wv.clone(), [n]), &dev)).sum();
         let grads = loss.backward();
-        let host_grads = host.backward(&tape, &wl, &wv);
+        let host_grads = host.backward(&mut tape, &wl, &wv);
         // Every trainable parameter has a host gradient; compare each.
         struct Collect<'a> {
             grads: &'a <AB as burn::tensor::backend::AutodiffBackend>::Gradients,
@@ -579,6 +762,88 @@ mod tests {
                 .with_hidden(vec![32])
                 .with_seed(2),
         );
+    }
+
+    /// `params` lists what `backward` differentiates, in its order; `set_params` and
+    /// `load_host_params` carry changed values into the snapshot and into the Burn module.
+    #[test]
+    fn params_round_trip_through_the_snapshot_and_the_module() {
+        for shared in [false, true] {
+            let dev = Default::default();
+            let net = ActorCriticConfig::new(5, 3)
+                .with_hidden(vec![16, 8])
+                .with_shared_trunk(shared)
+                .with_seed(5)
+                .init::<AB>(&dev);
+            let mut host = HostActorCritic::from_actor_critic(&net).expect("scalar critic");
+            let mut tape = host.forward(&obs(4, 5), 4);
+            let grads = host.backward(&mut tape, &[0.5; 12], &[1.0; 4]);
+            let mut params = host.params();
+            assert_eq!(params.len(), grads.len());
+            for (p, g) in params.iter().zip(&grads) {
+                assert_eq!((p.id, &p.shape), (g.id, &g.shape));
+                assert_eq!(p.values.len(), g.values.len());
+            }
+            for (k, p) in params.iter_mut().enumerate() {
+                for (i, v) in p.values.iter_mut().enumerate() {
+                    *v += 0.01 * (k + 1) as f32 - 0.001 * i as f32;
+                }
+            }
+            host.set_params(&params);
+            let moved = load_host_params(net.clone(), &params);
+            let again = HostActorCritic::from_actor_critic(&moved).expect("scalar critic");
+            for (a, b) in [(&host, &params), (&again, &params)] {
+                for (x, y) in a.params().iter().zip(b.iter()) {
+                    assert_eq!(x.values, y.values);
+                }
+            }
+            // The module is the same module: ids kept, parameters still trained.
+            let x = Tensor::<AB, 2>::from_data(TensorData::new(obs(4, 5), [4, 5]), &dev);
+            let out = moved.forward(x);
+            let g = out.values.sum().backward();
+            assert!(moved.value_head.weight.val().grad(&g).is_some());
+            assert_eq!(moved.value_head.weight.id, net.value_head.weight.id);
+            close(
+                &host.forward(&obs(4, 5), 4).values,
+                &param_values(
+                    moved
+                        .forward(Tensor::from_data(TensorData::new(obs(4, 5), [4, 5]), &dev))
+                        .values,
+                ),
+                2e-5,
+                "values after the move",
+            );
+        }
+    }
+
+    /// One tape and one gradient list reused over batches of changing size give exactly the
+    /// results of fresh ones.
+    #[test]
+    fn reused_tape_and_gradients_match_fresh_ones() {
+        for (activation, shared) in [(Activation::Silu, false), (Activation::Tanh, true)] {
+            let net = ActorCriticConfig::new(5, 3)
+                .with_hidden(vec![16, 8])
+                .with_activation(activation)
+                .with_shared_trunk(shared)
+                .with_seed(6)
+                .init::<AB>(&Default::default());
+            let host = HostActorCritic::from_actor_critic(&net).expect("scalar critic");
+            let (mut tape, mut grads) = (HostMlpTape::default(), Vec::new());
+            for n in [70, 7, 1, 70] {
+                let x = obs(n, 5);
+                let dl: Vec<f32> = (0..n * 3).map(|i| (i as f32 * 0.3).sin()).collect();
+                let dv: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 0.1).collect();
+                host.forward_into(&x, n, &mut tape);
+                host.backward_into(&mut tape, &dl, &dv, &mut grads);
+                let mut fresh = host.forward(&x, n);
+                assert_eq!(tape.logits, fresh.logits, "n = {n}");
+                assert_eq!(tape.values, fresh.values, "n = {n}");
+                let fresh_grads = host.backward(&mut fresh, &dl, &dv);
+                for (a, b) in grads.iter().zip(&fresh_grads) {
+                    assert_eq!((a.id, &a.shape, &a.values), (b.id, &b.shape, &b.values));
+                }
+            }
+        }
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub use heads::{
     CategoricalHead, DiagGaussian, DiagGaussianHead, MASKED_LOGIT, ValueHead, mask_logits,
 };
 pub use host::{HostGru, HostLinear};
-pub use host_mlp::{HostActorCritic, HostMlpTape};
+pub use host_mlp::{HostActorCritic, HostMlpTape, load_host_params};
 pub use mlp::{Mlp, ParallelMlp, linear_from_pytorch, linear_orthogonal, linear_uniform};
 pub use obs_norm::ObsNormalizer;
 pub use recurrent_ac::{

@@ -75,6 +75,13 @@ impl<O> GroupedOptimizer<O> {
         &self.groups
     }
 
+    /// The learning-rate multiplier of parameter `id` (1 outside every group).
+    pub fn lr_multiplier(&self, id: ParamId) -> f64 {
+        self.group_of
+            .get(&id)
+            .map_or(1.0, |&g| self.groups[g].lr_multiplier)
+    }
+
     /// The wrapped optimizer.
     pub fn inner(&self) -> &O {
         &self.inner

@@ -5,7 +5,9 @@
 //! groups](GroupedOptimizer) with their own learning-rate multipliers, and global
 //! gradient-norm clipping ([`clip_grad_norm`]), and UPGD / AdaUPGD ([`Upgd`], Elsayed & Mahmood
 //! 2024) with a two-pass module-level step for the global maximum utility, pluggable noise
-//! ([`NoiseSource`]), parameter groups and utility statistics.
+//! ([`NoiseSource`]), parameter groups and utility statistics. [`HostAdamW`] steps AdamW on
+//! host buffers with Burn's arithmetic, bit for bit, taking the state out of Burn's optimizer
+//! and putting it back, for loops whose gradients are computed outside Burn.
 //!
 //! ```
 //! use burn::backend::{Autodiff, NdArray};
@@ -52,11 +54,13 @@
 
 mod clip;
 mod groups;
+pub mod host_adamw;
 pub mod noise;
 pub mod upgd;
 
 pub use clip::{clip_factor, clip_grad_norm, grad_norm};
 pub use groups::{GroupedOptimizer, ParamGroup};
+pub use host_adamw::{GroupedAdamW, HostAdamState, HostAdamW};
 pub use noise::{BackendNoise, NoiseSource, ReplayNoise, RngNoise, Ziggurat};
 pub use upgd::{
     AdamMoments, Perturbation, Upgd, UpgdParamState, UpgdSettings, UtilityOrder, UtilityScope,
