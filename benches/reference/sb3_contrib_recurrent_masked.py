@@ -12,13 +12,10 @@ policy_kwargs) and 10 epochs with gae_lambda 0.98 and gamma 0.99; 25,600 steps e
     venv/bin/python benches/reference/sb3_contrib_recurrent_masked.py [--runs 3]
 """
 
-import argparse
-import statistics
-import time
-
 import gymnasium as gym
 import numpy as np
 import torch
+from common import linear, runs_from_args, show, steps_per_second
 from sb3_contrib import MaskablePPO, RecurrentPPO
 from sb3_contrib.common.envs import InvalidActionEnvDiscrete
 from stable_baselines3.common.env_util import make_vec_env
@@ -35,10 +32,6 @@ class NoVelocity(gym.ObservationWrapper):
 
     def observation(self, obs):
         return obs[[0, 2]]
-
-
-def linear(start):
-    return lambda progress_remaining: progress_remaining * start
 
 
 def recurrent(seed, zoo, steps=25_600):
@@ -77,32 +70,20 @@ def recurrent(seed, zoo, steps=25_600):
         verbose=0,
         **kwargs,
     )
-    t0 = time.perf_counter()
-    model.learn(total_timesteps=steps)
-    return steps / (time.perf_counter() - t0)
+    return steps_per_second(model, steps)
 
 
 def masked(seed, steps=20_480):
     env = InvalidActionEnvDiscrete(dim=40, n_invalid_actions=30)
     model = MaskablePPO("MlpPolicy", env, gamma=0.99, seed=seed, device="cpu", verbose=0)
-    t0 = time.perf_counter()
-    model.learn(total_timesteps=steps)
-    return steps / (time.perf_counter() - t0)
-
-
-def show(name, runs):
-    cells = " / ".join(f"{r:,.0f}" for r in sorted(runs))
-    print(f"{name}: {cells} (median {statistics.median(runs):,.0f})")
+    return steps_per_second(model, steps)
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    show("RecurrentPPO LSTM RL-Zoo (20 epochs) steps/s", [recurrent(s, True) for s in range(args.runs)])
-    show("RecurrentPPO LSTM 10 epochs steps/s", [recurrent(s, False) for s in range(args.runs)])
-    show("MaskablePPO defaults steps/s", [masked(s) for s in range(args.runs)])
+    runs = runs_from_args()
+    show("RecurrentPPO LSTM RL-Zoo (20 epochs) steps/s", [recurrent(s, True) for s in range(runs)])
+    show("RecurrentPPO LSTM 10 epochs steps/s", [recurrent(s, False) for s in range(runs)])
+    show("MaskablePPO defaults steps/s", [masked(s) for s in range(runs)])
 
 
 if __name__ == "__main__":

@@ -10,18 +10,12 @@ gae_lambda 0.8, gamma 0.98, lr 1e-3 -> 0 and clip 0.2 -> 0 linear, ent_coef 0, S
     venv/bin/python benches/reference/sb3_ppo_cartpole.py [--runs 3]
 """
 
-import argparse
-import statistics
 import time
 
 import gymnasium as gym
-import torch
+from common import linear, runs_from_args, show, steps_per_second
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
-
-
-def linear(start):
-    return lambda progress_remaining: progress_remaining * start
 
 
 def raw_steps(n=200_000):
@@ -54,21 +48,13 @@ def ppo(seed, steps=50_176):
         device="cpu",
         verbose=0,
     )
-    t0 = time.perf_counter()
-    model.learn(total_timesteps=steps)
-    return steps / (time.perf_counter() - t0)
+    return steps_per_second(model, steps)
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    raw = [raw_steps() for _ in range(args.runs)]
-    print("gymnasium CartPole-v1 raw steps/s: " + " / ".join(f"{r:,.0f}" for r in sorted(raw)))
-    e2e = [ppo(seed) for seed in range(args.runs)]
-    print("SB3 PPO CartPole e2e steps/s: " + " / ".join(f"{r:,.0f}" for r in sorted(e2e)))
-    print(f"medians: raw {statistics.median(raw):,.0f}, e2e {statistics.median(e2e):,.0f}")
+    runs = runs_from_args()
+    show("gymnasium CartPole-v1 raw steps/s", [raw_steps() for _ in range(runs)])
+    show("SB3 PPO CartPole e2e steps/s", [ppo(seed) for seed in range(runs)])
 
 
 if __name__ == "__main__":

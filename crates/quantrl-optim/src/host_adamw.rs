@@ -166,13 +166,13 @@ impl HostAdamW {
     /// Put the state back into `optim`, as its own steps would have left it (tensors on
     /// `device`).
     pub fn put<B: AutodiffBackend, M: AutodiffModule<B>>(
-        &self,
+        self,
         optim: GroupedAdamW<M, B>,
         device: &Device<B::InnerBackend>,
     ) -> GroupedAdamW<M, B> {
         let mut record = optim.to_record();
-        for slot in &self.slots {
-            let Some(s) = &slot.state else { continue };
+        for slot in self.slots {
+            let Some(s) = slot.state else { continue };
             let r = match slot.shape[..] {
                 [a] => AdaptorRecord::from_state::<1>(burn_state::<B, 1>(s, [a], device)),
                 [a, b] => AdaptorRecord::from_state::<2>(burn_state::<B, 2>(s, [a, b], device)),
@@ -196,6 +196,7 @@ fn host_state<B: AutodiffBackend, const D: usize>(
     // The record shares its tensors with the optimizer, and burn-ndarray copies a shared
     // array out element by element through a dynamic-rank iterator; `mul_scalar(1.0)`
     // (bit-exact) makes an unshared one in a single SIMD pass, whose buffer is handed over.
+    // (`quantrl_nets::host_mlp::param_values` does the same; this crate sits below it.)
     let values = |t: Tensor<Inner<B>, D>| {
         t.mul_scalar(1.0)
             .into_data()
@@ -211,16 +212,16 @@ fn host_state<B: AutodiffBackend, const D: usize>(
 }
 
 fn burn_state<B: AutodiffBackend, const D: usize>(
-    s: &HostAdamState,
+    s: HostAdamState,
     shape: [usize; D],
     device: &Device<Inner<B>>,
 ) -> AdamWState<Inner<B>, D> {
-    let t = |v: &Vec<f32>| Tensor::from_data(TensorData::new(v.clone(), shape), device);
+    let t = |v: Vec<f32>| Tensor::from_data(TensorData::new(v, shape), device);
     AdamWState {
         momentum: AdaptiveMomentumState {
             time: s.time,
-            moment_1: t(&s.moment_1),
-            moment_2: t(&s.moment_2),
+            moment_1: t(s.moment_1),
+            moment_2: t(s.moment_2),
             max_moment_2: None,
         },
     }
