@@ -695,3 +695,208 @@ fn registry_trading_envs_conform() {
         assert!(r.truncations + r.terminations > 0, "{name}: episodes end");
     }
 }
+
+/// The single-asset, discrete-action step runs in lanes of environments
+/// (`advance_single_lanes`); recording fills sends it down the general per-environment path.
+/// Both must give the same numbers bit for bit: rewards, observations, final observations,
+/// episode ends, step infos and positions, over many episodes with trades, limits, no-trade
+/// bars, adversary multipliers, next-open execution, a differential Sharpe reward, a drawdown
+/// penalty, ruin, and a number of environments that is not a multiple of the lane width.
+#[test]
+fn single_asset_lanes_equal_the_general_path() {
+    let base = panel(1, 300, 21);
+    let tradable: Vec<bool> = (0..300).map(|t| t % 17 != 3).collect();
+    let open: Vec<f64> = (0..300).map(|t| base.open(t)[0]).collect();
+    let no_volume = Market::from_close(1, base.close_all().to_vec())
+        .and_then(|m| m.with_open(open))
+        .unwrap();
+    let markets = [
+        Arc::new(base.clone()),
+        Arc::new(base.with_tradable(tradable).unwrap()),
+        Arc::new(no_volume),
+    ];
+    let levels = PositionActions::Levels {
+        levels: vec![-2.0, -1.0, 0.0, 0.5, 1.0, 3.0],
+    };
+    let configs = [
+        TradingConfig {
+            num_envs: 11,
+            window: 4,
+            episode_len: Some(40),
+            limits: RiskLimits {
+                max_turnover: Some(2.5),
+                max_drawdown: Some(0.08),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        TradingConfig {
+            num_envs: 5,
+            window: 2,
+            episode_len: None,
+            execution: ExecutionPrice::NextOpen,
+            reward: RewardConfig {
+                kind: RewardKind::DifferentialSharpe { eta: 0.05 },
+                drawdown_penalty: 0.5,
+            },
+            // Heavy costs and an easy ruin, so some episodes terminate.
+            costs: CostModel {
+                fee_bps: 300.0,
+                impact_coef: 2.0,
+                financing_bps_per_year: 5000.0,
+                ..CostModel::default()
+            },
+            ruin_nav_fraction: 0.7,
+            ..Default::default()
+        },
+    ];
+    for (mi, market) in markets.iter().enumerate() {
+        for (ci, config) in configs.iter().enumerate() {
+            let make = || single(market.clone(), levels.clone(), config.clone());
+            let at = format!("market {mi} config {ci}");
+            assert_same_as_recorded(make, 400, mi as u64 * 10 + ci as u64, &at);
+        }
+    }
+}
+
+/// Run two copies of an environment on the same actions (valid under the masks, or random
+/// continuous ones) and adversary settings, the second recording fills (the general
+/// per-environment, per-asset path), and require identical numbers everywhere.
+fn assert_same_as_recorded<E>(make: impl Fn() -> E, steps: usize, seed: u64, at: &str)
+where
+    E: VecEnv + std::ops::DerefMut<Target = quantrl_envs::trading::TradingEnv>,
+{
+    let (mut fast, mut general) = (make(), make());
+    general.set_record_fills(true);
+    let (mut bl, mut bg) = (StepBatch::for_env(&fast), StepBatch::for_env(&general));
+    fast.reset(Some(9), &mut bl);
+    general.reset(Some(9), &mut bg);
+    let e = fast.num_envs();
+    let space = fast.action_space().clone();
+    let dim = space.flat_dim();
+    let mut rng = quantrl_core::Rng::seed_from_u64(seed);
+    let (mut trades, mut ends) = (0, 0);
+    for s in 0..steps {
+        if s % 50 == 7 {
+            let i = s % e;
+            let controls = AdversaryControls {
+                spread: 1.0 + rng.uniform() * 3.0,
+                impact: 2.0 * rng.uniform(),
+                volatility: 0.5 + rng.uniform(),
+            };
+            fast.set_adversary(i, controls).unwrap();
+            general.set_adversary(i, controls).unwrap();
+        }
+        let (ints, floats): (Vec<u32>, Vec<f32>) = match bl.action_masks.clone() {
+            Some(m) => {
+                let k = m.len() / e;
+                let ints = (0..e)
+                    .map(|i| {
+                        let want = rng.below(k as u64) as usize;
+                        (0..k)
+                            .map(|j| (want + j) % k)
+                            .find(|&j| m[i * k + j])
+                            .unwrap() as u32
+                    })
+                    .collect();
+                (ints, Vec::new())
+            }
+            None => {
+                let mut floats = vec![0f32; e * dim];
+                for i in 0..e {
+                    space.sample_box(&mut rng, &mut floats[i * dim..(i + 1) * dim]);
+                }
+                (Vec::new(), floats)
+            }
+        };
+        let actions = || {
+            if floats.is_empty() {
+                Actions::Discrete(&ints)
+            } else {
+                Actions::Continuous(&floats)
+            }
+        };
+        fast.step(actions(), &mut bl).unwrap();
+        general.step(actions(), &mut bg).unwrap();
+        let at = format!("{at} step {s}");
+        assert_eq!(bl.rewards, bg.rewards, "{at}");
+        assert_eq!(bl.obs, bg.obs, "{at}");
+        assert_eq!(bl.terminated, bg.terminated, "{at}");
+        assert_eq!(bl.truncated, bg.truncated, "{at}");
+        assert_eq!(bl.action_masks, bg.action_masks, "{at}");
+        for i in 0..e {
+            assert_eq!(fast.info(i), general.info(i), "{at} env {i}");
+            assert_eq!(fast.positions(i), general.positions(i), "{at} env {i}");
+            assert_eq!(fast.step_weights(i), general.step_weights(i), "{at}");
+            if bl.done(i) {
+                assert_eq!(
+                    bl.final_obs[i * bl.obs_dim..(i + 1) * bl.obs_dim],
+                    bg.final_obs[i * bg.obs_dim..(i + 1) * bg.obs_dim],
+                    "{at} env {i}"
+                );
+                ends += 1;
+            }
+            trades += usize::from(fast.info(i).traded_notional > 0.0);
+        }
+    }
+    assert!(
+        trades > steps / 2 && ends > 5,
+        "{at}: {trades} trades, {ends} ends"
+    );
+}
+
+/// Recording fills changes no number of a portfolio run either, for continuous weights
+/// (softmax, simplex projection) and discrete regimes, with and without volume (square-root
+/// or fallback impact), limits and adversary multipliers.
+#[test]
+fn portfolio_recording_changes_nothing() {
+    let market = Arc::new(panel(5, 300, 23));
+    let no_volume = Arc::new(Market::from_close(5, market.close_all().to_vec()).unwrap());
+    let config = TradingConfig {
+        num_envs: 6,
+        window: 3,
+        episode_len: Some(50),
+        limits: RiskLimits {
+            max_turnover: Some(1.2),
+            max_drawdown: Some(0.1),
+            max_abs_weight: Some(0.6),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    for (mi, m) in [market, no_volume].iter().enumerate() {
+        for (ai, actions) in [
+            PortfolioActions::Weights {
+                mapping: WeightMapping::Softmax,
+                leverage: 1.5,
+                max_weight: 0.5,
+            },
+            PortfolioActions::Weights {
+                mapping: WeightMapping::SimplexProjection,
+                leverage: 1.0,
+                max_weight: 0.6,
+            },
+            PortfolioActions::Regimes { allocations: None },
+        ]
+        .iter()
+        .enumerate()
+        {
+            let make = || {
+                PortfolioEnv::new(
+                    m.clone(),
+                    PortfolioConfig {
+                        trading: config.clone(),
+                        actions: actions.clone(),
+                    },
+                )
+                .unwrap()
+            };
+            assert_same_as_recorded(
+                make,
+                300,
+                3 + ai as u64,
+                &format!("market {mi} actions {ai}"),
+            );
+        }
+    }
+}

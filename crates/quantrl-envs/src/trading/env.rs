@@ -251,6 +251,9 @@ impl Default for AdversaryControls {
 
 const NO_LEVEL: u32 = u32::MAX;
 
+/// Environments stepped together by [`TradingEnv::advance_single_lanes`].
+const LANES: usize = 8;
+
 /// `ln(x)` for the ratio of consecutive NAVs: near 1 (the usual case) by the series
 /// `ln x = 2 atanh(u) = 2 (u + u^3/3 + u^5/5 + ...)`, `u = (x - 1) / (x + 1)`, which for
 /// `|u| < 0.05` (x within about 10% of 1) reaches double precision in eight terms; elsewhere
@@ -376,6 +379,8 @@ pub struct TradingEnv {
     exec_price: Vec<f64>,
     ratio: Vec<f64>,
     log_ret: Vec<f64>,
+    /// `cash / NAV` after the last step, for the observation.
+    cash_fraction: Vec<f64>,
     is_reset: bool,
 }
 
@@ -491,6 +496,7 @@ impl TradingEnv {
             exec_price: vec![0.0; n],
             ratio: vec![1.0; e],
             log_ret: vec![0.0; e],
+            cash_fraction: vec![1.0; e],
             is_reset: false,
             market,
             config,
@@ -637,7 +643,11 @@ impl TradingEnv {
         gross
     }
 
-    fn write_obs(&mut self, i: usize, out: &mut [f32]) {
+    /// Environment `i`'s observation into `out`. `stepped`: the account is as its last step
+    /// left it (not reset since), so the weights are that step's [`Self::step_weights`] and
+    /// the cash fraction the one [`Self::finish_lanes`] computed, the same numbers
+    /// [`Self::current_weights`] and the division here would give.
+    fn write_obs(&mut self, i: usize, out: &mut [f32], stepped: bool) {
         let w = self.config.window;
         let f = self.market.n_features();
         let (feat, rest) = out.split_at_mut(w * f);
@@ -648,13 +658,24 @@ impl TradingEnv {
         {
             *o = *v;
         }
-        self.current_weights(i);
         let n = self.n_assets;
-        for a in 0..n {
-            rest[a] = self.current[a] as f32;
+        let acc = &self.accounts[i];
+        if stepped {
+            for (o, &x) in rest[..n]
+                .iter_mut()
+                .zip(&self.info_weights[i * n..(i + 1) * n])
+            {
+                *o = x as f32;
+            }
+            rest[n] = self.cash_fraction[i] as f32;
+        } else {
+            rest[n] = (acc.cash / acc.nav.max(1e-9 * self.config.initial_nav)) as f32;
+            self.current_weights(i);
+            for a in 0..n {
+                rest[a] = self.current[a] as f32;
+            }
         }
         let acc = &self.accounts[i];
-        rest[n] = (acc.cash / acc.nav.max(1e-9 * self.config.initial_nav)) as f32;
         rest[n + 1] = acc.log_nav as f32;
         rest[n + 2] = acc.drawdown as f32;
     }
@@ -829,8 +850,8 @@ impl TradingEnv {
                 0.0
             };
             if record {
-                // The same additions as below, one asset at a time (x + 0 == x, so the step's
-                // totals are bit for bit those of the unrecorded path).
+                // The same additions as below, one asset at a time (x + 0 == x, so the
+                // step's totals are bit for bit those of the unrecorded path).
                 let mut one = CostBreakdown::default();
                 c.add_trade(
                     q,
@@ -909,41 +930,235 @@ impl TradingEnv {
         nav.max(floor) / nav_prev
     }
 
-    /// Second half of a step of environment `i`, given `log_ret = ln(ratio)`: drawdown,
-    /// volatility estimate, reward, termination. Returns `(reward, terminated, truncated)`.
-    fn finish(&mut self, i: usize, ratio: f64, log_ret: f64) -> (f32, bool, bool) {
-        let acc = &mut self.accounts[i];
-        let nav = acc.nav;
-        acc.log_nav += log_ret;
-        let dd_prev = acc.drawdown;
-        acc.peak = acc.peak.max(nav);
-        let dd = (1.0 - nav / acc.peak).clamp(0.0, 1.0);
-        acc.drawdown = dd;
-        acc.ew_var += self.vol_alpha * (log_ret * log_ret - acc.ew_var);
-        let mut reward = match self.config.reward.kind {
-            RewardKind::LogReturn => log_ret,
-            RewardKind::DifferentialSharpe { eta } => {
-                let r = ratio - 1.0;
+    /// Whether [`Self::advance_single_lanes`] computes this step: one asset, discrete
+    /// actions, no random slippage (its normal draws depend on the trade) and no fills to
+    /// record. It gives bit for bit what [`Self::advance`] gives.
+    fn lanes_apply(&self) -> bool {
+        self.n_assets == 1
+            && matches!(self.map, ActionMap::Levels { .. })
+            && self.fills.is_empty()
+            && self.config.costs.slippage_bps_std == 0.0
+    }
+
+    /// [`Self::advance`] for the environments `start..start + LANES` of a single-asset
+    /// environment with discrete actions, in three passes: gather each environment's state
+    /// into lane arrays (scalar: action, adversary, market rows), do the arithmetic of the
+    /// trade, costs and mark on all lanes at once (fixed-length loops over local arrays, which
+    /// the compiler turns into vector instructions: the divisions and square roots of several
+    /// environments then run together instead of one dependent chain after another), and
+    /// scatter the results back. Every operation is the one [`Self::advance`] and
+    /// [`CostModel`] perform, in the same order, so the numbers are identical.
+    fn advance_single_lanes(&mut self, market: &Market, start: usize, actions: &[u32]) {
+        let ActionMap::Levels { allocations, .. } = &self.map else {
+            unreachable!("lanes_apply checked the action map")
+        };
+        let m = LANES.min(self.config.num_envs - start);
+        let c = self.config.costs;
+        let floor = 1e-9 * self.config.initial_nav;
+        // Neutral values in unused lanes keep their arithmetic finite; they are never read.
+        let mut cash = [1.0f64; LANES];
+        let mut sh = [0.0f64; LANES];
+        let mut nav_prev = [1.0f64; LANES];
+        let mut price = [1.0f64; LANES];
+        let mut close = [1.0f64; LANES];
+        let mut scale = [1.0f64; LANES];
+        let mut target = [0.0f64; LANES];
+        let mut trade = [false; LANES];
+        let mut sigma = [0.0f64; LANES];
+        let mut volume = [0.0f64; LANES];
+        let mut spread_mult = [1.0f64; LANES];
+        let mut impact_mult = [1.0f64; LANES];
+        for j in 0..m {
+            let i = start + j;
+            let acc = &mut self.accounts[i];
+            let adv = self.adversary[i];
+            let level = actions[i];
+            let t = acc.t;
+            let tn = t + 1;
+            let tradable = market.tradable(tn);
+            if level != acc.level {
+                target[j] = allocations[level as usize];
+                trade[j] = tradable;
+                if tradable {
+                    acc.level = level;
+                }
+            }
+            let close_n = market.close(tn)[0];
+            if adv.volatility != 1.0 {
+                self.scale[i] *= (close_n / market.close(t)[0]).powf(adv.volatility - 1.0);
+            }
+            let raw_exec = match self.config.execution {
+                ExecutionPrice::NextClose => close_n,
+                ExecutionPrice::NextOpen => market.open(tn)[0],
+            };
+            scale[j] = self.scale[i];
+            price[j] = raw_exec * scale[j];
+            close[j] = close_n;
+            cash[j] = acc.cash;
+            sh[j] = self.shares[i];
+            nav_prev[j] = acc.nav;
+            sigma[j] = market.sigma(t)[0];
+            // No volume and zero volume both take the fallback impact (`v > 0` below).
+            volume[j] = market.adv(t).map_or(0.0, |v| v[0]);
+            spread_mult[j] = adv.spread;
+            impact_mult[j] = adv.impact;
+        }
+        let mut nav_exec = [0.0f64; LANES];
+        let mut fee = [0.0f64; LANES];
+        let mut spread = [0.0f64; LANES];
+        let mut impact = [0.0f64; LANES];
+        let mut slippage = [0.0f64; LANES];
+        let mut borrow = [0.0f64; LANES];
+        let mut financing = [0.0f64; LANES];
+        let mut traded = [0.0f64; LANES];
+        let mut nav = [0.0f64; LANES];
+        let mut gross = [0.0f64; LANES];
+        let mut inv_nav = [0.0f64; LANES];
+        let mut ratio = [0.0f64; LANES];
+        let per_bar = 1e-4 / c.periods_per_year;
+        for j in 0..LANES {
+            let p = price[j];
+            nav_exec[j] = cash[j] + sh[j] * p;
+            let go = trade[j] && nav_exec[j] > 0.0;
+            let wanted = target[j] * nav_exec[j] / p;
+            let new_sh = if go { wanted } else { sh[j] };
+            let q = new_sh - sh[j];
+            // CostModel::add_trade with abs_z = 0, onto a zero breakdown.
+            let qa = q.abs();
+            let notional = qa * p;
+            fee[j] = 0.0 + c.fee_bps * 1e-4 * notional;
+            spread[j] = 0.0 + c.half_spread_bps * 1e-4 * spread_mult[j] * notional;
+            let v = volume[j];
+            impact[j] = 0.0
+                + if v > 0.0 {
+                    c.impact_coef * impact_mult[j] * sigma[j] * (qa / v).sqrt() * notional
+                } else {
+                    c.impact_fallback_bps * 1e-4 * impact_mult[j] * notional
+                };
+            slippage[j] = 0.0 + 0.0 * c.slippage_bps_std * 1e-4 * notional;
+            let mut cash_j = cash[j] - q * p;
+            traded[j] = 0.0 + qa * p;
+            sh[j] = new_sh;
+            let short_notional = 0.0 + (-new_sh).max(0.0) * p;
+            cash_j -= fee[j] + spread[j] + impact[j] + slippage[j];
+            // CostModel::add_holding.
+            borrow[j] = 0.0 + c.borrow_bps_per_year * per_bar * short_notional;
+            financing[j] = 0.0 + c.financing_bps_per_year * per_bar * (-cash_j).max(0.0);
+            cash_j -= borrow[j] + financing[j];
+            cash[j] = cash_j;
+            let value = new_sh * close[j] * scale[j];
+            nav[j] = cash_j + value;
+            gross[j] = 0.0 + value.abs();
+            inv_nav[j] = 1.0 / nav[j].max(floor);
+            ratio[j] = nav[j].max(floor) / nav_prev[j];
+        }
+        for j in 0..m {
+            let i = start + j;
+            let acc = &mut self.accounts[i];
+            acc.cash = cash[j];
+            acc.nav = nav[j];
+            acc.t += 1;
+            acc.steps += 1;
+            self.shares[i] = sh[j];
+            self.info[i] = StepInfo {
+                t: acc.t,
+                nav: nav[j],
+                cash: cash[j],
+                traded_notional: traded[j],
+                turnover: if nav_exec[j] > 0.0 {
+                    traded[j] / nav_exec[j]
+                } else {
+                    0.0
+                },
+                costs: CostBreakdown {
+                    fee: fee[j],
+                    spread: spread[j],
+                    impact: impact[j],
+                    slippage: slippage[j],
+                    borrow: borrow[j],
+                    financing: financing[j],
+                },
+                gross_exposure: gross[j] * inv_nav[j],
+                drawdown: 0.0,
+                reward: 0.0,
+            };
+            self.info_weights[i] = sh[j] * close[j] * scale[j] * inv_nav[j];
+            self.ratio[i] = ratio[j];
+        }
+    }
+
+    /// Second half of a step of environments `start..start + LANES`, given `self.ratio` and
+    /// `self.log_ret = ln(ratio)`: drawdown, volatility estimate, reward, termination, and the
+    /// cash fraction of the next observation, into the accounts, the step infos and `batch`.
+    /// Gathered into lane arrays like [`Self::advance_single_lanes`], so that the divisions of
+    /// several environments run together.
+    fn finish_lanes(&mut self, start: usize, batch: &mut StepBatch) {
+        let m = LANES.min(self.config.num_envs - start);
+        let c = &self.config;
+        let floor = 1e-9 * c.initial_nav;
+        let mut nav = [1.0f64; LANES];
+        let mut cash = [0.0f64; LANES];
+        let mut peak = [1.0f64; LANES];
+        let mut dd_prev = [0.0f64; LANES];
+        let mut ew_var = [0.0f64; LANES];
+        let mut log_ret = [0.0f64; LANES];
+        let mut at_end = [false; LANES];
+        for j in 0..m {
+            let acc = &self.accounts[start + j];
+            nav[j] = acc.nav;
+            cash[j] = acc.cash;
+            peak[j] = acc.peak;
+            dd_prev[j] = acc.drawdown;
+            ew_var[j] = acc.ew_var;
+            log_ret[j] = self.log_ret[start + j];
+            at_end[j] = acc.t >= acc.last_t;
+        }
+        let mut dd = [0.0f64; LANES];
+        let mut reward = log_ret;
+        let mut cash_fraction = [0.0f64; LANES];
+        for j in 0..LANES {
+            peak[j] = peak[j].max(nav[j]);
+            dd[j] = (1.0 - nav[j] / peak[j]).clamp(0.0, 1.0);
+            ew_var[j] += self.vol_alpha * (log_ret[j] * log_ret[j] - ew_var[j]);
+            cash_fraction[j] = cash[j] / nav[j].max(floor);
+        }
+        if let RewardKind::DifferentialSharpe { eta } = c.reward.kind {
+            for (j, r) in reward.iter_mut().enumerate().take(m) {
+                let acc = &mut self.accounts[start + j];
+                let x = self.ratio[start + j] - 1.0;
                 let (a0, b0) = (acc.dsr_a, acc.dsr_b);
-                let (da, db) = (r - a0, r * r - b0);
+                let (da, db) = (x - a0, x * x - b0);
                 let var = b0 - a0 * a0;
-                let d = if var > 1e-12 {
+                *r = if var > 1e-12 {
                     ((b0 * da - 0.5 * a0 * db) / var.powf(1.5)).clamp(-10.0, 10.0)
                 } else {
                     0.0
                 };
                 acc.dsr_a += eta * da;
                 acc.dsr_b += eta * db;
-                d
             }
-        };
-        reward -= self.config.reward.drawdown_penalty * (dd - dd_prev).max(0.0);
-        let terminated = nav <= self.config.ruin_nav_fraction * self.config.initial_nav;
-        let truncated = !terminated && acc.t >= acc.last_t;
-        let info = &mut self.info[i];
-        info.drawdown = dd;
-        info.reward = reward;
-        (reward as f32, terminated, truncated)
+        }
+        let ruin = c.ruin_nav_fraction * c.initial_nav;
+        let mut terminated = [false; LANES];
+        for j in 0..LANES {
+            reward[j] -= c.reward.drawdown_penalty * (dd[j] - dd_prev[j]).max(0.0);
+            terminated[j] = nav[j] <= ruin;
+        }
+        for j in 0..m {
+            let i = start + j;
+            let acc = &mut self.accounts[i];
+            acc.log_nav += log_ret[j];
+            acc.peak = peak[j];
+            acc.drawdown = dd[j];
+            acc.ew_var = ew_var[j];
+            self.cash_fraction[i] = cash_fraction[j];
+            let info = &mut self.info[i];
+            info.drawdown = dd[j];
+            info.reward = reward[j];
+            batch.rewards[i] = reward[j] as f32;
+            batch.terminated[i] = terminated[j];
+            batch.truncated[i] = !terminated[j] && at_end[j];
+        }
     }
 
     fn check_actions(&self, actions: &Actions<'_>) -> Result<(), EnvError> {
@@ -999,7 +1214,7 @@ impl VecEnv for TradingEnv {
                 cash: self.config.initial_nav,
                 ..Default::default()
             };
-            self.write_obs(i, &mut batch.obs[i * d..(i + 1) * d]);
+            self.write_obs(i, &mut batch.obs[i * d..(i + 1) * d], false);
             if let Some(m) = batch.action_masks.as_mut() {
                 self.write_mask(i, &mut m[i * k..(i + 1) * k]);
             }
@@ -1051,50 +1266,58 @@ impl VecEnv for TradingEnv {
         }
         let dim = self.action_space.flat_dim();
         let market = Arc::clone(&self.market);
-        for i in 0..self.config.num_envs {
-            let trade = match actions {
-                Actions::Discrete(a) => {
-                    let level = a[i];
-                    if level == self.accounts[i].level {
-                        false
-                    } else {
-                        let ActionMap::Levels { allocations, .. } = &self.map else {
-                            unreachable!()
-                        };
-                        self.target.copy_from_slice(
-                            &allocations[level as usize * n..(level as usize + 1) * n],
-                        );
-                        if self.market.tradable(self.accounts[i].t + 1) {
-                            self.accounts[i].level = level;
+        if let Actions::Discrete(a) = actions
+            && self.lanes_apply()
+        {
+            for start in (0..self.config.num_envs).step_by(LANES) {
+                self.advance_single_lanes(&market, start, a);
+            }
+        } else {
+            for i in 0..self.config.num_envs {
+                let trade = match actions {
+                    Actions::Discrete(a) => {
+                        let level = a[i];
+                        if level == self.accounts[i].level {
+                            false
+                        } else {
+                            let ActionMap::Levels { allocations, .. } = &self.map else {
+                                unreachable!()
+                            };
+                            self.target.copy_from_slice(
+                                &allocations[level as usize * n..(level as usize + 1) * n],
+                            );
+                            if self.market.tradable(self.accounts[i].t + 1) {
+                                self.accounts[i].level = level;
+                            }
+                            true
                         }
+                    }
+                    Actions::Continuous(a) => {
+                        self.map.continuous_targets(
+                            &a[i * dim..(i + 1) * dim],
+                            &mut self.target,
+                            &mut self.scratch,
+                        );
+                        self.current_weights(i);
+                        let acc = self.accounts[i];
+                        self.limit_continuous_target(&acc);
                         true
                     }
-                }
-                Actions::Continuous(a) => {
-                    self.map.continuous_targets(
-                        &a[i * dim..(i + 1) * dim],
-                        &mut self.target,
-                        &mut self.scratch,
-                    );
-                    self.current_weights(i);
-                    let acc = self.accounts[i];
-                    self.limit_continuous_target(&acc);
-                    true
-                }
-            };
-            self.ratio[i] = self.advance(&market, i, trade);
+                };
+                self.ratio[i] = self.advance(&market, i, trade);
+            }
         }
         ln_ratio_batch(&self.ratio, &mut self.log_ret);
+        for start in (0..self.config.num_envs).step_by(LANES) {
+            self.finish_lanes(start, batch);
+        }
         for i in 0..self.config.num_envs {
-            let (reward, terminated, truncated) = self.finish(i, self.ratio[i], self.log_ret[i]);
-            batch.rewards[i] = reward;
-            batch.terminated[i] = terminated;
-            batch.truncated[i] = truncated;
-            if terminated || truncated {
-                self.write_obs(i, &mut batch.final_obs[i * d..(i + 1) * d]);
+            let done = batch.terminated[i] || batch.truncated[i];
+            if done {
+                self.write_obs(i, &mut batch.final_obs[i * d..(i + 1) * d], true);
                 self.reset_one(i);
             }
-            self.write_obs(i, &mut batch.obs[i * d..(i + 1) * d]);
+            self.write_obs(i, &mut batch.obs[i * d..(i + 1) * d], !done);
             if let Some(m) = batch.action_masks.as_mut() {
                 self.write_mask(i, &mut m[i * k..(i + 1) * k]);
             }
