@@ -659,7 +659,6 @@ impl TradingEnv {
             *o = *v;
         }
         let n = self.n_assets;
-        let acc = &self.accounts[i];
         if stepped {
             for (o, &x) in rest[..n]
                 .iter_mut()
@@ -669,6 +668,7 @@ impl TradingEnv {
             }
             rest[n] = self.cash_fraction[i] as f32;
         } else {
+            let acc = &self.accounts[i];
             rest[n] = (acc.cash / acc.nav.max(1e-9 * self.config.initial_nav)) as f32;
             self.current_weights(i);
             for a in 0..n {
