@@ -946,8 +946,9 @@ impl TradingEnv {
     /// trade, costs and mark on all lanes at once (fixed-length loops over local arrays, which
     /// the compiler turns into vector instructions: the divisions and square roots of several
     /// environments then run together instead of one dependent chain after another), and
-    /// scatter the results back. Every operation is the one [`Self::advance`] and
-    /// [`CostModel`] perform, in the same order, so the numbers are identical.
+    /// scatter the results back. Costs go through the same [`CostModel::add_trade`] and
+    /// [`CostModel::add_holding`], and every other operation is [`Self::advance`]'s in the same
+    /// order, so the numbers are identical.
     fn advance_single_lanes(&mut self, market: &Market, start: usize, actions: &[u32]) {
         let ActionMap::Levels { allocations, .. } = &self.map else {
             unreachable!("lanes_apply checked the action map")
@@ -998,24 +999,18 @@ impl TradingEnv {
             sh[j] = self.shares[i];
             nav_prev[j] = acc.nav;
             sigma[j] = market.sigma(t)[0];
-            // No volume and zero volume both take the fallback impact (`v > 0` below).
+            // No volume and zero volume both take `CostModel::add_trade`'s fallback impact.
             volume[j] = market.adv(t).map_or(0.0, |v| v[0]);
             spread_mult[j] = adv.spread;
             impact_mult[j] = adv.impact;
         }
         let mut nav_exec = [0.0f64; LANES];
-        let mut fee = [0.0f64; LANES];
-        let mut spread = [0.0f64; LANES];
-        let mut impact = [0.0f64; LANES];
-        let mut slippage = [0.0f64; LANES];
-        let mut borrow = [0.0f64; LANES];
-        let mut financing = [0.0f64; LANES];
+        let mut costs = [CostBreakdown::default(); LANES];
         let mut traded = [0.0f64; LANES];
         let mut nav = [0.0f64; LANES];
         let mut gross = [0.0f64; LANES];
         let mut inv_nav = [0.0f64; LANES];
         let mut ratio = [0.0f64; LANES];
-        let per_bar = 1e-4 / c.periods_per_year;
         for j in 0..LANES {
             let p = price[j];
             nav_exec[j] = cash[j] + sh[j] * p;
@@ -1023,28 +1018,24 @@ impl TradingEnv {
             let wanted = target[j] * nav_exec[j] / p;
             let new_sh = if go { wanted } else { sh[j] };
             let q = new_sh - sh[j];
-            // CostModel::add_trade with abs_z = 0, onto a zero breakdown.
-            let qa = q.abs();
-            let notional = qa * p;
-            fee[j] = 0.0 + c.fee_bps * 1e-4 * notional;
-            spread[j] = 0.0 + c.half_spread_bps * 1e-4 * spread_mult[j] * notional;
-            let v = volume[j];
-            impact[j] = 0.0
-                + if v > 0.0 {
-                    c.impact_coef * impact_mult[j] * sigma[j] * (qa / v).sqrt() * notional
-                } else {
-                    c.impact_fallback_bps * 1e-4 * impact_mult[j] * notional
-                };
-            slippage[j] = 0.0 + 0.0 * c.slippage_bps_std * 1e-4 * notional;
+            let costs = &mut costs[j];
+            c.add_trade(
+                q,
+                p,
+                sigma[j],
+                Some(volume[j]),
+                0.0,
+                spread_mult[j],
+                impact_mult[j],
+                costs,
+            );
             let mut cash_j = cash[j] - q * p;
-            traded[j] = 0.0 + qa * p;
+            traded[j] = 0.0 + q.abs() * p;
             sh[j] = new_sh;
             let short_notional = 0.0 + (-new_sh).max(0.0) * p;
-            cash_j -= fee[j] + spread[j] + impact[j] + slippage[j];
-            // CostModel::add_holding.
-            borrow[j] = 0.0 + c.borrow_bps_per_year * per_bar * short_notional;
-            financing[j] = 0.0 + c.financing_bps_per_year * per_bar * (-cash_j).max(0.0);
-            cash_j -= borrow[j] + financing[j];
+            cash_j -= costs.fee + costs.spread + costs.impact + costs.slippage;
+            c.add_holding(short_notional, cash_j, costs);
+            cash_j -= costs.borrow + costs.financing;
             cash[j] = cash_j;
             let value = new_sh * close[j] * scale[j];
             nav[j] = cash_j + value;
@@ -1070,14 +1061,7 @@ impl TradingEnv {
                 } else {
                     0.0
                 },
-                costs: CostBreakdown {
-                    fee: fee[j],
-                    spread: spread[j],
-                    impact: impact[j],
-                    slippage: slippage[j],
-                    borrow: borrow[j],
-                    financing: financing[j],
-                },
+                costs: costs[j],
                 gross_exposure: gross[j] * inv_nav[j],
                 drawdown: 0.0,
                 reward: 0.0,
