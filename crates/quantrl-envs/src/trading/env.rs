@@ -627,13 +627,20 @@ impl TradingEnv {
         self.scale[i * n..(i + 1) * n].fill(1.0);
     }
 
+    /// The smallest NAV divided by (weights, NAV ratios): `1e-9` of the initial NAV, so a
+    /// ruined book gives finite numbers.
+    #[inline]
+    fn nav_floor(&self) -> f64 {
+        1e-9 * self.config.initial_nav
+    }
+
     /// Current weights of environment `i` at bar `t`'s close, into `self.current`.
     #[inline]
     fn current_weights(&mut self, i: usize) -> f64 {
         let n = self.n_assets;
         let acc = &self.accounts[i];
         let close = self.market.close(acc.t);
-        let inv_nav = 1.0 / acc.nav.max(1e-9 * self.config.initial_nav);
+        let inv_nav = 1.0 / acc.nav.max(self.nav_floor());
         let mut gross = 0.0;
         for a in 0..n {
             let w = self.shares[i * n + a] * close[a] * self.scale[i * n + a] * inv_nav;
@@ -669,7 +676,7 @@ impl TradingEnv {
             rest[n] = self.cash_fraction[i] as f32;
         } else {
             let acc = &self.accounts[i];
-            rest[n] = (acc.cash / acc.nav.max(1e-9 * self.config.initial_nav)) as f32;
+            rest[n] = (acc.cash / acc.nav.max(self.nav_floor())) as f32;
             self.current_weights(i);
             for a in 0..n {
                 rest[a] = self.current[a] as f32;
@@ -713,7 +720,7 @@ impl TradingEnv {
         let mut gross_now = 0.0;
         for a in 0..n {
             let w = self.shares[i * n + a] * close[a] * self.scale[i * n + a]
-                / acc.nav.max(1e-9 * self.config.initial_nav);
+                / acc.nav.max(self.nav_floor());
             self.current[a] = w;
             gross_now += w.abs();
         }
@@ -799,13 +806,13 @@ impl TradingEnv {
         }
     }
 
-    /// One step of environment `i`. `trade` says whether `self.target` holds a target to
-    /// trade to; returns `(reward, terminated, truncated)`.
-    /// First half of a step of environment `i`: trade, pay costs, mark the book. Returns
-    /// the NAV ratio `max(NAV, floor) / NAV_prev` whose logarithm [`Self::finish`] needs
+    /// First half of a step of environment `i` (`trade`: whether `self.target` holds a
+    /// target to trade to): trade, pay costs, mark the book. Returns
+    /// the NAV ratio `max(NAV, floor) / NAV_prev` whose logarithm [`Self::finish_lanes`] needs
     /// (the logarithms of all environments are taken together, vectorized, in between).
     fn advance(&mut self, market: &Market, i: usize, trade: bool) -> f64 {
         let n = self.n_assets;
+        let floor = self.nav_floor();
         let c = &self.config.costs;
         let adv = self.adversary[i];
         let acc = &mut self.accounts[i];
@@ -904,7 +911,6 @@ impl TradingEnv {
             nav += v;
             gross += v.abs();
         }
-        let floor = 1e-9 * self.config.initial_nav;
         let inv_nav = 1.0 / nav.max(floor);
         self.info[i] = StepInfo {
             t: tn,
@@ -955,7 +961,7 @@ impl TradingEnv {
         };
         let m = LANES.min(self.config.num_envs - start);
         let c = self.config.costs;
-        let floor = 1e-9 * self.config.initial_nav;
+        let floor = self.nav_floor();
         // Neutral values in unused lanes keep their arithmetic finite; they are never read.
         let mut cash = [1.0f64; LANES];
         let mut sh = [0.0f64; LANES];
@@ -1079,7 +1085,7 @@ impl TradingEnv {
     fn finish_lanes(&mut self, start: usize, batch: &mut StepBatch) {
         let m = LANES.min(self.config.num_envs - start);
         let c = &self.config;
-        let floor = 1e-9 * c.initial_nav;
+        let floor = self.nav_floor();
         let mut nav = [1.0f64; LANES];
         let mut cash = [0.0f64; LANES];
         let mut peak = [1.0f64; LANES];
