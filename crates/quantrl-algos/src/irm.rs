@@ -31,10 +31,17 @@
 //!
 //! # Sparse IRM
 //!
-//! [`sparse_irm`] trains an agent, scores each candidate input by the policy's sensitivity to
-//! it ([`policy_input_saliency`]), keeps the top `k_r` ([`IterativeHardThresholding`],
-//! `k_r` going geometrically to the target), retrains from scratch on the masked inputs
-//! ([`MaskedFeatures`]) and repeats; the last agent is trained on the final selection.
+//! [`sparse_irm`] trains an agent, scores each candidate input, keeps the top `k_r`
+//! ([`IterativeHardThresholding`], `k_r` going geometrically to the target), retrains from
+//! scratch on the masked inputs ([`MaskedFeatures`]) and repeats; the last agent is trained on
+//! the final selection. The score ([`SparseIrmScore`]) is by default IRM's own criterion at
+//! the input: [`invariance_probe`] puts one dummy scale on each input's contribution to a
+//! linear probe of the returns and asks whether every regime is content with the pooled
+//! scale. The alternative, the policy's sensitivity to each input
+//! ([`policy_input_saliency`]), is blind to invariance: with a penalty weak enough for the
+//! policy to learn, the policy still follows the spurious input and saliency keeps it; with a
+//! strong one (λ = 1000 on `examples/exp_spurious.rs`) the policy depends on no input at all
+//! (saliency ≈ 0.002 against ≈ 2 unpenalized) and the ranking is noise.
 
 use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::Backend;
@@ -277,6 +284,34 @@ pub fn policy_input_saliency<B: AutodiffBackend>(
         .collect()
 }
 
+/// How [`sparse_irm`] scores the candidates after each round's training.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", deny_unknown_fields)]
+pub enum SparseIrmScore {
+    /// [`invariance_probe`] on `rollouts` further rollouts of the round's agent (collected
+    /// without updates): usefulness for predicting the return minus `weight` × the
+    /// noise-corrected regret of re-tuning the input per regime. The default, with
+    /// `weight = 20` and `rollouts = 32`.
+    InvariantProbe {
+        /// Weight of the regime regret, `>= 0` (0: usefulness alone).
+        weight: f64,
+        /// Scoring rollouts, `>= 1`.
+        rollouts: usize,
+    },
+    /// [`policy_input_saliency`] on the round's last rollout: how much the policy uses each
+    /// input. Blind to invariance except through the training's IRM penalty.
+    Saliency,
+}
+
+impl Default for SparseIrmScore {
+    fn default() -> Self {
+        Self::InvariantProbe {
+            weight: 20.0,
+            rollouts: 32,
+        }
+    }
+}
+
 /// Sparse IRM's settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -288,6 +323,27 @@ pub struct SparseIrmConfig {
     pub target_k: usize,
     /// Thresholding rounds, `>= 1`.
     pub rounds: usize,
+    /// How candidates are scored.
+    #[serde(default)]
+    pub score: SparseIrmScore,
+}
+
+impl SparseIrmConfig {
+    /// Check the score's settings (`weight` finite and `>= 0`, `rollouts >= 1`); the counts
+    /// are checked against the observation by [`sparse_irm`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let SparseIrmScore::InvariantProbe { weight, rollouts } = self.score {
+            check_non_negative("sparse_irm.score.weight", weight)?;
+            if rollouts == 0 {
+                return Err(ConfigError::out_of_range(
+                    "sparse_irm.score.rollouts",
+                    0,
+                    ">= 1",
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What [`sparse_irm`] found.
@@ -298,8 +354,12 @@ pub struct SparseIrmOutcome<B: AutodiffBackend, E: VecEnv> {
     pub selected: Vec<usize>,
     /// Selected candidates after each round (observation indices).
     pub rounds: Vec<Vec<usize>>,
-    /// The saliency scores of every observation entry in each round.
+    /// The score of every observation entry in each round (with the probe, entries that are
+    /// not candidates read 0; they never compete).
     pub scores: Vec<Vec<f64>>,
+    /// The probe's findings for each candidate (in `candidates` order) in each round; empty
+    /// when scoring by saliency.
+    pub probes: Vec<Vec<ProbeScore>>,
 }
 
 /// Sparse IRM by iterative hard thresholding (see the [module docs](self)): `rounds + 1`
@@ -317,8 +377,18 @@ where
     E: VecEnv,
     F: FnMut() -> E,
 {
+    sparse.validate()?;
     let probe = make_env();
     let obs_dim = probe.observation_space().flat_dim();
+    if matches!(sparse.score, SparseIrmScore::InvariantProbe { .. })
+        && probe.regime_label(0).is_none()
+    {
+        return Err(ConfigError::Inconsistent(format!(
+            "sparse_irm's invariance probe needs regime labels, and the environment {} gives none",
+            probe.name()
+        ))
+        .into());
+    }
     drop(probe);
     let candidates: Vec<usize> = sparse
         .candidates
@@ -340,7 +410,7 @@ where
         }
         keep
     };
-    let (mut rounds, mut scores) = (Vec::new(), Vec::new());
+    let (mut rounds, mut scores, mut probes) = (Vec::new(), Vec::new(), Vec::new());
     loop {
         let env = MaskedFeatures::new(make_env(), keep_of(&iht.selection))?;
         let mut agent = Ppo::<B, _>::new(config.clone(), env, device)?;
@@ -353,9 +423,44 @@ where
                 selected,
                 rounds,
                 scores,
+                probes,
             });
         }
-        let s = policy_input_saliency(agent.model(), &agent.buffer.obs, obs_dim, agent.device());
+        let s = match sparse.score {
+            SparseIrmScore::Saliency => {
+                policy_input_saliency(agent.model(), &agent.buffer.obs, obs_dim, agent.device())
+            }
+            SparseIrmScore::InvariantProbe { weight, rollouts } => {
+                agent.record_regimes()?;
+                let (mut obs, mut actions, mut returns, mut labels) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for _ in 0..rollouts {
+                    agent.collect_rollout()?;
+                    let b = &agent.buffer;
+                    obs.extend_from_slice(&b.obs);
+                    actions.extend_from_slice(&b.actions);
+                    returns.extend_from_slice(&b.returns);
+                    let regimes = agent.regimes.as_ref().expect("recording regimes");
+                    labels.extend(regimes.iter().map(|&r| r as usize));
+                }
+                let found = invariance_probe(
+                    &obs,
+                    obs_dim,
+                    &actions,
+                    agent.n_actions_(),
+                    &returns,
+                    &labels,
+                    &candidates,
+                    weight,
+                );
+                let mut s = vec![0.0; obs_dim];
+                for (&i, f) in candidates.iter().zip(&found) {
+                    s[i] = f.score;
+                }
+                probes.push(found);
+                s
+            }
+        };
         let candidate_scores: Vec<f64> = candidates.iter().map(|&i| s[i]).collect();
         let sel = iht.next_round(&candidate_scores);
         rounds.push(sel.selected.iter().map(|&c| candidates[c]).collect());
@@ -454,4 +559,273 @@ mod tests {
         assert!((g[0] as f64 - fd).abs() < 1e-3, "{} vs {fd}", g[0]);
         assert_eq!(g[1], 0.0);
     }
+}
+
+/// How much one candidate input helps predict the return, and how much of that help depends
+/// on the regime (see [`invariance_probe`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeScore {
+    /// `U_k = mean_n Φ_k(n)²`: the risk the pooled probe loses when the candidate's
+    /// contribution is removed (at the least-squares fit the cross term vanishes), as a
+    /// fraction of the return's variance.
+    pub usefulness: f64,
+    /// The risk each regime would gain, on average, by re-scaling the candidate's
+    /// contribution to its own best scale (a Newton-normalized IRMv1 penalty), less what
+    /// sampling noise alone would give; at least 0.
+    pub regime_regret: f64,
+    /// The part of the raw regret sampling noise alone would give (subtracted above).
+    pub noise_regret: f64,
+    /// Each regime's best scale of the contribution (1 = the pooled fit's), in label order.
+    pub best_scale: Vec<f64>,
+    /// `usefulness - weight · regime_regret`, the sparse-IRM score.
+    pub score: f64,
+}
+
+/// Solve the symmetric positive (semi)definite system `a x = b` (`a` `p × p` row-major) by
+/// Cholesky, with a ridge of `1e-9` of the mean diagonal for columns that are (nearly)
+/// collinear.
+fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>) -> Vec<f64> {
+    let p = b.len();
+    let ridge = 1e-9 * (0..p).map(|i| a[i * p + i]).sum::<f64>() / p.max(1) as f64 + 1e-12;
+    for i in 0..p {
+        a[i * p + i] += ridge;
+    }
+    for j in 0..p {
+        let mut d = a[j * p + j];
+        for k in 0..j {
+            d -= a[j * p + k] * a[j * p + k];
+        }
+        let d = d.max(ridge).sqrt();
+        a[j * p + j] = d;
+        for i in j + 1..p {
+            let mut v = a[i * p + j];
+            for k in 0..j {
+                v -= a[i * p + k] * a[j * p + k];
+            }
+            a[i * p + j] = v / d;
+        }
+    }
+    for i in 0..p {
+        let mut v = b[i];
+        for k in 0..i {
+            v -= a[i * p + k] * b[k];
+        }
+        b[i] = v / a[i * p + i];
+    }
+    for i in (0..p).rev() {
+        let mut v = b[i];
+        for k in i + 1..p {
+            v -= a[k * p + i] * b[k];
+        }
+        b[i] = v / a[i * p + i];
+    }
+    b
+}
+
+/// Sparse IRM's invariance score of each candidate input: IRMv1 on a linear probe of the
+/// returns, with one dummy scale per input instead of one on the output.
+///
+/// The probe regresses the standardized return `y` of every sample (the TD(λ) return of the
+/// rollout, not the advantage: a critic that partly infers the regime, e.g. from the
+/// account's recent profit, subtracts part of a spurious input's regime-dependent effect and
+/// hides it) on the action taken crossed with the inputs: one column `1[a = b] · x_k` per
+/// candidate `k` and action `b` (centered within each action's samples), one column per other
+/// non-constant input, one intercept per action; least squares over all regimes pooled.
+/// Candidate `k`'s contribution to the prediction is `Φ_k(n) = β_{a_n, k} (x_k(n) - x̄_{a_n, k})`.
+///
+/// Put a dummy scale `w_k` on each contribution. Each regime's risk
+/// `R_e(w) = mean_{n ∈ e} (ŷ_n + Σ_k (w_k - 1) Φ_k(n) - y_n)²` is a quadratic with gradient
+/// `g_e` at `w = 1` (IRMv1's dummy gradient) and Hessian `H_e = 2 mean_e Φ Φᵀ`. An invariant
+/// input has `g_e[k] = 0` in every regime (each regime's best scale is the pooled one); a
+/// spurious one, predictive with a different strength in each regime, does not. Every regime
+/// re-tunes all scales together, plus (as nuisance) the scales of the other inputs and one
+/// overall intercept, so a candidate is not blamed for a correlated one or for a regime's
+/// level: `δ_e = -H_e⁻¹ g_e`, best scale `1 + δ_e[k]`, and candidate `k`'s regret in regime
+/// `e` is `½ H_e[k, k] δ_e[k]²`, less its expectation under pure sampling noise
+/// (`½ H_e[k, k] Var δ_e[k]` with the regime's residual variance). The score trades
+/// usefulness against invariance, both in units of risk:
+///
+/// ```text
+/// score_k = U_k - weight · max(0, mean_e regret_e[k]),     U_k = mean_n Φ_k(n)²
+/// ```
+///
+/// With `weight · regret / U > 1` a candidate scores below zero, below a useless invariant
+/// one. Regimes count equally (IRM's mean over environments). A candidate that reads
+/// constant (masked out) scores 0.
+///
+/// # Shapes
+/// - `obs`: `[n, obs_dim]` row-major; `actions`, `returns`, `labels`: `n`
+///
+/// Cost `O(n p²)` with `p = |candidates| · n_actions + obs_dim + n_actions` columns.
+#[allow(clippy::too_many_arguments)]
+pub fn invariance_probe(
+    obs: &[f32],
+    obs_dim: usize,
+    actions: &[u32],
+    n_actions: usize,
+    returns: &[f32],
+    labels: &[usize],
+    candidates: &[usize],
+    weight: f64,
+) -> Vec<ProbeScore> {
+    let n = actions.len();
+    assert_eq!(obs.len(), n * obs_dim, "invariance_probe: obs length");
+    assert_eq!(returns.len(), n, "invariance_probe: returns length");
+    assert_eq!(labels.len(), n, "invariance_probe: labels length");
+    assert!(n > 0, "invariance_probe: no samples");
+    let col = |i: usize| obs.iter().skip(i).step_by(obs_dim).map(|&v| v as f64);
+    let varies = |i: usize| {
+        let first = obs[i] as f64;
+        col(i).any(|v| v != first)
+    };
+    let live: Vec<usize> = candidates.iter().copied().filter(|&k| varies(k)).collect();
+    let others: Vec<usize> = (0..obs_dim)
+        .filter(|i| !candidates.contains(i) && varies(*i))
+        .collect();
+    let (m, o) = (live.len(), others.len());
+    let p = m * n_actions + o + n_actions;
+    // Candidates are centered within each action's samples, the other inputs over all: a
+    // contribution then has mean zero in each action group, and re-scaling it does not move
+    // that action's mean return, which the intercepts carry.
+    let mut center = vec![0f64; m * n_actions];
+    let mut taken = vec![0f64; n_actions];
+    for r in 0..n {
+        let a = actions[r] as usize;
+        taken[a] += 1.0;
+        for (c, &k) in live.iter().enumerate() {
+            center[c * n_actions + a] += obs[r * obs_dim + k] as f64;
+        }
+    }
+    for (i, v) in center.iter_mut().enumerate() {
+        *v /= taken[i % n_actions].max(1.0);
+    }
+    let other_mean: Vec<f64> = others
+        .iter()
+        .map(|&j| col(j).sum::<f64>() / n as f64)
+        .collect();
+    let fill = |r: usize, row: &mut [f64]| {
+        row.fill(0.0);
+        let a = actions[r] as usize;
+        let x = &obs[r * obs_dim..(r + 1) * obs_dim];
+        for (c, &k) in live.iter().enumerate() {
+            row[c * n_actions + a] = x[k] as f64 - center[c * n_actions + a];
+        }
+        for (c, &j) in others.iter().enumerate() {
+            row[m * n_actions + c] = x[j] as f64 - other_mean[c];
+        }
+        row[m * n_actions + o + a] = 1.0;
+    };
+    let mean_y = returns.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+    let sd_y = (returns
+        .iter()
+        .map(|&v| (v as f64 - mean_y).powi(2))
+        .sum::<f64>()
+        / n as f64)
+        .sqrt()
+        .max(1e-12);
+    let y: Vec<f64> = returns
+        .iter()
+        .map(|&v| (v as f64 - mean_y) / sd_y)
+        .collect();
+    let (mut xtx, mut xty, mut row) = (vec![0f64; p * p], vec![0f64; p], vec![0f64; p]);
+    for r in 0..n {
+        fill(r, &mut row);
+        for i in 0..p {
+            if row[i] != 0.0 {
+                xty[i] += row[i] * y[r];
+                for j in 0..p {
+                    xtx[i * p + j] += row[i] * row[j];
+                }
+            }
+        }
+    }
+    let beta = solve_spd(xtx, xty);
+    let mut envs: Vec<usize> = labels.to_vec();
+    envs.sort_unstable();
+    envs.dedup();
+    // Per regime, over the re-tuned directions φ = (Φ_1..Φ_m, other contributions, 1):
+    // count, c = Σ φ (ŷ - y), M = Σ φ φᵀ, Σ (ŷ - y)²; pooled Σ Φ_k².
+    let q = m + o + 1;
+    let ne = envs.len();
+    let mut count = vec![0f64; ne];
+    let mut cross = vec![0f64; ne * q];
+    let mut gram = vec![0f64; ne * q * q];
+    let mut sse = vec![0f64; ne];
+    let mut pooled = vec![0f64; m];
+    let mut phi = vec![0f64; q];
+    for r in 0..n {
+        fill(r, &mut row);
+        let res: f64 = row.iter().zip(&beta).map(|(x, b)| x * b).sum::<f64>() - y[r];
+        let e = envs.binary_search(&labels[r]).expect("label listed");
+        count[e] += 1.0;
+        sse[e] += res * res;
+        let a = actions[r] as usize;
+        for c in 0..m {
+            phi[c] = row[c * n_actions + a] * beta[c * n_actions + a];
+            pooled[c] += phi[c] * phi[c];
+        }
+        for c in 0..o {
+            phi[m + c] = row[m * n_actions + c] * beta[m * n_actions + c];
+        }
+        phi[m + o] = 1.0;
+        for c in 0..q {
+            if phi[c] != 0.0 {
+                cross[e * q + c] += phi[c] * res;
+                for c2 in 0..q {
+                    gram[(e * q + c) * q + c2] += phi[c] * phi[c2];
+                }
+            }
+        }
+    }
+    // Per regime: δ = -M⁻¹ c (the Newton step of R_e in the scales), regret of candidate k
+    // (M_kk / n_e) δ_k², noise part (M_kk / n_e) σ_e² (M⁻¹)_kk.
+    let mut raw = vec![vec![0f64; ne]; m];
+    let mut noise = vec![vec![0f64; ne]; m];
+    let mut shift = vec![vec![0f64; ne]; m];
+    for e in 0..ne {
+        if count[e] < 2.0 {
+            continue;
+        }
+        let g = &gram[e * q * q..(e + 1) * q * q];
+        let c: Vec<f64> = cross[e * q..(e + 1) * q].iter().map(|v| -v).collect();
+        let delta = solve_spd(g.to_vec(), c);
+        let sigma2 = sse[e] / count[e];
+        for k in 0..m {
+            let mkk = g[k * q + k];
+            if mkk <= 0.0 {
+                continue;
+            }
+            let mut unit = vec![0f64; q];
+            unit[k] = 1.0;
+            let inv_kk = solve_spd(g.to_vec(), unit)[k];
+            shift[k][e] = delta[k];
+            raw[k][e] = mkk / count[e] * delta[k] * delta[k];
+            noise[k][e] = mkk / count[e] * sigma2 * inv_kk;
+        }
+    }
+    candidates
+        .iter()
+        .map(|k| match live.iter().position(|l| l == k) {
+            None => ProbeScore {
+                usefulness: 0.0,
+                regime_regret: 0.0,
+                noise_regret: 0.0,
+                best_scale: vec![1.0; ne],
+                score: 0.0,
+            },
+            Some(c) => {
+                let usefulness = pooled[c] / n as f64;
+                let raw_mean = raw[c].iter().sum::<f64>() / ne as f64;
+                let noise_mean = noise[c].iter().sum::<f64>() / ne as f64;
+                let regime_regret = (raw_mean - noise_mean).max(0.0);
+                ProbeScore {
+                    usefulness,
+                    regime_regret,
+                    noise_regret: noise_mean,
+                    best_scale: shift[c].iter().map(|d| 1.0 + d).collect(),
+                    score: usefulness - weight * regime_regret,
+                }
+            }
+        })
+        .collect()
 }

@@ -49,7 +49,10 @@ pub use distributional::{
 };
 pub use error::{AlgoError, CheckpointError};
 pub use events::{Callback, EpisodeTracker, EvalStats, TrainEvent, UpdateStats};
-pub use irm::{IrmPenaltyConfig, IrmTarget, MaskedFeatures, SparseIrmConfig, sparse_irm};
+pub use irm::{
+    IrmPenaltyConfig, IrmTarget, MaskedFeatures, ProbeScore, SparseIrmConfig, SparseIrmScore,
+    sparse_irm,
+};
 pub use metrics::MetricsWriter;
 pub use network::{PolicyNetwork, PolicyStep, SequenceBatch, TrainForward};
 pub use normalize::{NormalizeConfig, NormalizerState, RunningMeanStd};

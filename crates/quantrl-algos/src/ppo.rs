@@ -211,6 +211,16 @@ where
         config.optimizer.init::<B, M>(groups, noise)
     }
 
+    /// Record the regime label of every rollout sample from now on (as an IRM penalty
+    /// does), for analyses such as sparse IRM's probe.
+    pub(crate) fn record_regimes(&mut self) -> Result<(), AlgoError> {
+        if self.regimes.is_none() {
+            check_regime_labels(&self.env)?;
+            self.regimes = Some(vec![0u32; self.config.ppo.n_steps * self.buffer.n_envs]);
+        }
+        Ok(())
+    }
+
     pub(crate) fn obs_dim_(&self) -> usize {
         self.obs_dim
     }
