@@ -380,14 +380,8 @@ where
     sparse.validate()?;
     let probe = make_env();
     let obs_dim = probe.observation_space().flat_dim();
-    if matches!(sparse.score, SparseIrmScore::InvariantProbe { .. })
-        && probe.regime_label(0).is_none()
-    {
-        return Err(ConfigError::Inconsistent(format!(
-            "sparse_irm's invariance probe needs regime labels, and the environment {} gives none",
-            probe.name()
-        ))
-        .into());
+    if matches!(sparse.score, SparseIrmScore::InvariantProbe { .. }) {
+        crate::ppo::check_regime_labels(&probe, "sparse_irm's invariance probe")?;
     }
     drop(probe);
     let candidates: Vec<usize> = sparse
@@ -581,11 +575,10 @@ pub struct ProbeScore {
     pub score: f64,
 }
 
-/// Solve the symmetric positive (semi)definite system `a x = b` (`a` `p × p` row-major) by
-/// Cholesky, with a ridge of `1e-9` of the mean diagonal for columns that are (nearly)
-/// collinear.
-fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>) -> Vec<f64> {
-    let p = b.len();
+/// The Cholesky factor (lower triangle, row-major) of the symmetric positive (semi)definite
+/// `p × p` matrix `a`, with a ridge of `1e-9` of the mean diagonal for columns that are
+/// (nearly) collinear; solve with [`cholesky_solve`].
+fn cholesky(mut a: Vec<f64>, p: usize) -> Vec<f64> {
     let ridge = 1e-9 * (0..p).map(|i| a[i * p + i]).sum::<f64>() / p.max(1) as f64 + 1e-12;
     for i in 0..p {
         a[i * p + i] += ridge;
@@ -605,19 +598,25 @@ fn solve_spd(mut a: Vec<f64>, mut b: Vec<f64>) -> Vec<f64> {
             a[i * p + j] = v / d;
         }
     }
+    a
+}
+
+/// Solve `a x = b` given `a`'s [`cholesky`] factor `l`.
+fn cholesky_solve(l: &[f64], mut b: Vec<f64>) -> Vec<f64> {
+    let p = b.len();
     for i in 0..p {
         let mut v = b[i];
         for k in 0..i {
-            v -= a[i * p + k] * b[k];
+            v -= l[i * p + k] * b[k];
         }
-        b[i] = v / a[i * p + i];
+        b[i] = v / l[i * p + i];
     }
     for i in (0..p).rev() {
         let mut v = b[i];
         for k in i + 1..p {
-            v -= a[k * p + i] * b[k];
+            v -= l[k * p + i] * b[k];
         }
-        b[i] = v / a[i * p + i];
+        b[i] = v / l[i * p + i];
     }
     b
 }
@@ -739,7 +738,7 @@ pub fn invariance_probe(
             }
         }
     }
-    let beta = solve_spd(xtx, xty);
+    let beta = cholesky_solve(&cholesky(xtx, p), xty);
     let mut envs: Vec<usize> = labels.to_vec();
     envs.sort_unstable();
     envs.dedup();
@@ -788,7 +787,8 @@ pub fn invariance_probe(
         }
         let g = &gram[e * q * q..(e + 1) * q * q];
         let c: Vec<f64> = cross[e * q..(e + 1) * q].iter().map(|v| -v).collect();
-        let delta = solve_spd(g.to_vec(), c);
+        let l = cholesky(g.to_vec(), q);
+        let delta = cholesky_solve(&l, c);
         let sigma2 = sse[e] / count[e];
         for k in 0..m {
             let mkk = g[k * q + k];
@@ -797,7 +797,7 @@ pub fn invariance_probe(
             }
             let mut unit = vec![0f64; q];
             unit[k] = 1.0;
-            let inv_kk = solve_spd(g.to_vec(), unit)[k];
+            let inv_kk = cholesky_solve(&l, unit)[k];
             shift[k][e] = delta[k];
             raw[k][e] = mkk / count[e] * delta[k] * delta[k];
             noise[k][e] = mkk / count[e] * sigma2 * inv_kk;

@@ -153,7 +153,7 @@ where
         let rollout = config.ppo.n_steps * n_envs;
         let regimes = match config.ppo.irm {
             Some(_) => {
-                check_regime_labels(&env)?;
+                check_regime_labels(&env, "ppo.irm")?;
                 Some(vec![0u32; rollout])
             }
             None => None,
@@ -215,7 +215,7 @@ where
     /// does), for analyses such as sparse IRM's probe.
     pub(crate) fn record_regimes(&mut self) -> Result<(), AlgoError> {
         if self.regimes.is_none() {
-            check_regime_labels(&self.env)?;
+            check_regime_labels(&self.env, "recording regimes")?;
             self.regimes = Some(vec![0u32; self.config.ppo.n_steps * self.buffer.n_envs]);
         }
         Ok(())
@@ -261,7 +261,7 @@ where
             .into());
         }
         if self.regimes.is_some() {
-            check_regime_labels(&env)?;
+            check_regime_labels(&env, "ppo.irm")?;
         }
         env.reset(Some(seed), &mut self.batch);
         self.episode_starts.fill(1.0);
@@ -1195,12 +1195,12 @@ impl Minibatch {
     }
 }
 
-/// An IRM penalty needs the environment's regime labels.
-fn check_regime_labels<E: VecEnv>(env: &E) -> Result<(), AlgoError> {
+/// `what` (an IRM penalty, sparse IRM's probe) needs the environment's regime labels.
+pub(crate) fn check_regime_labels<E: VecEnv>(env: &E, what: &str) -> Result<(), AlgoError> {
     match env.regime_label(0) {
         Some(_) => Ok(()),
         None => Err(ConfigError::Inconsistent(format!(
-            "ppo.irm needs regime labels, and the environment {} gives none",
+            "{what} needs regime labels, and the environment {} gives none",
             env.name()
         ))
         .into()),
