@@ -3,7 +3,8 @@
 //! The foundation every other quantrl crate plugs into: observation and action
 //! [spaces](Space), the [`VecEnv`] trait that steps `N` environments over contiguous host
 //! buffers ([`StepBatch`]), reproducible seeding ([`Rng`], [`derive_seed`]), serializable
-//! [schedules](Schedule) and the shared [errors](ConfigError).
+//! [schedules](Schedule), the shared [errors](ConfigError) and [`multiversion!`], run-time
+//! dispatch of vectorized loops to the CPU's widest vector unit.
 //!
 //! It knows nothing of trading, of data files or of neural networks.
 //!
@@ -21,6 +22,7 @@
 mod error;
 mod rng;
 mod schedule;
+mod simd;
 mod space;
 mod vec_env;
 

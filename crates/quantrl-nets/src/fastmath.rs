@@ -13,8 +13,8 @@
 //! 1)` and `1 / (1 + exp(-x))`, arguments clamped to ±20 and ±40), so the host training
 //! paths compute what Burn's graph computes, to float32 rounding.
 //!
-//! The crate-internal `multiversion!` macro compiles a loop three times (SSE2, AVX2, AVX-512)
-//! and picks the widest the CPU has at run time, since the portable build targets SSE2 only:
+//! [`quantrl_core::multiversion!`] compiles a loop three times (SSE2, AVX2, AVX-512) and picks
+//! the widest the CPU has at run time, since the portable build targets SSE2 only:
 //! [`tanh_in_place`], [`sigmoid_in_place`], the host GRU step, the host-BPTT gate loops, the
 //! narrow products of `host_mlp` and the blocked matrix kernels (`gemm`) use it.
 
@@ -56,72 +56,7 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x.clamp(-40.0, 40.0)))
 }
 
-/// Define a function compiled three times: for the portable baseline (SSE2 on x86-64, 4
-/// lanes), for AVX2 with FMA (8 lanes) and for AVX-512 with FMA (16 lanes); calls pick the
-/// widest the CPU has, detected at run time (the detection is cached by the standard library).
-///
-/// Two forms:
-/// - `fn name(args) { body }`: the same body in every version. The results are bit-identical
-///   across the three: Rust never fuses a multiply and an add on its own, so every version
-///   performs the same IEEE operations in the same order. Helpers the body calls must be
-///   `#[inline(always)]` to be compiled into each version.
-/// - `fn name(args) => body { avx512: [G], avx2: [G], portable: [G] }`: calls the generic
-///   function `body::<G>(args)` with each version's own generic arguments (tile sizes, whether
-///   to use `mul_add`), as the kernels of [`crate::gemm`] do.
-macro_rules! multiversion {
-    (
-        $(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident
-        { avx512: [$($w:tt)*], avx2: [$($v:tt)*], portable: [$($p:tt)*] }
-    ) => {
-        $(#[$m])*
-        #[allow(clippy::too_many_arguments)]
-        $vis fn $name($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,fma")]
-                #[allow(clippy::too_many_arguments)]
-                fn wide16($($arg: $ty),*) {
-                    $body::<$($w)*>($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                fn wide8($($arg: $ty),*) {
-                    $body::<$($v)*>($($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has AVX-512F (and so FMA), checked on the line above.
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        wide16($($arg),*)
-                    };
-                    return;
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: the CPU has AVX2 and FMA, checked on the line above.
-                    #[allow(unsafe_code)]
-                    unsafe {
-                        wide8($($arg),*)
-                    };
-                    return;
-                }
-            }
-            $body::<$($p)*>($($arg),*)
-        }
-    };
-    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
-        $(#[$m])*
-        $vis fn $name($($arg: $ty),*) {
-            #[inline(always)]
-            fn body($($arg: $ty),*) $body
-            multiversion! {
-                fn dispatch($($arg: $ty),*) => body { avx512: [], avx2: [], portable: [] }
-            }
-            dispatch($($arg),*)
-        }
-    };
-}
+use quantrl_core::multiversion;
 
 multiversion! {
     /// [`tanh`] of every element, in place (vectorized for the CPU's widest vector unit).

@@ -17,6 +17,7 @@
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayRef2, ArrayView2};
+use quantrl_core::multiversion;
 
 /// `c[i, j] += Σ_p a[i, p] · b[p, j]` for `i < m`, `j < n`, `p < k`, where `a[i, p] =
 /// a[i * rsa + p * csa]` (any strides: row-major `a`, or the transpose of a row-major

@@ -14,6 +14,7 @@ use crate::fastmath;
 use crate::gemm::{gemm_acc, gemv_acc};
 use crate::host_mlp::param_values;
 use crate::rnn::Gru;
+use quantrl_core::multiversion;
 
 /// Dot product with eight independent accumulators (vectorizes without fast-math).
 #[inline(always)]

@@ -25,6 +25,7 @@ use crate::fastmath;
 use ndarray::{Array2, ArrayView2, Axis, s};
 
 use crate::gemm::{matmul_acc, mm};
+use quantrl_core::multiversion;
 
 /// Which recurrent cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

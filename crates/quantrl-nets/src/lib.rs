@@ -54,7 +54,6 @@ pub mod activation;
 mod actor_critic;
 pub mod clstm;
 pub mod encoder;
-#[macro_use]
 pub mod fastmath;
 mod gemm;
 pub mod gtrxl;
