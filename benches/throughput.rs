@@ -231,7 +231,10 @@ fn main() {
         }
     }
     let trading = TradingConfig {
-        num_envs: 64,
+        num_envs: std::env::var("QUANTRL_BENCH_TRADING_ENVS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(64),
         window: 10,
         ..Default::default()
     };
@@ -246,7 +249,7 @@ fn main() {
                 },
             )
             .unwrap();
-            trading_raw(env, 8_000_000 / 64)
+            trading_raw(env, 8_000_000 / trading.num_envs)
         });
         println!(
             "| single_asset_raw_steps | window 10, 2 features, 3 levels, 64 envs, median of 5 | {med:.0} |"
@@ -270,7 +273,7 @@ fn main() {
                     },
                 )
                 .unwrap();
-                trading_raw(env, 1_000_000 / 64)
+                trading_raw(env, 1_000_000 / trading.num_envs)
             });
             println!(
                 "| portfolio20_raw_steps | 20 assets, window 10, {label}, 64 envs, median of 5 | {med:.0} |"

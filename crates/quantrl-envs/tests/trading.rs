@@ -94,7 +94,7 @@ fn hand_computed_single_asset_episode() {
     // Step 1, long: buy 1000/110 shares at the next close 110 (notional 1000), fee 1.
     // cash = 1000 - 1000 - 1 = -1; NAV = -1 + (1000/110) * 110 = 999.
     env.step(Actions::Discrete(&[2]), &mut b).unwrap();
-    let i = *env.info(0);
+    let i = env.info(0);
     close_eq(i.costs.fee, 1.0, "fee 1");
     close_eq(i.traded_notional, 1000.0, "notional 1");
     close_eq(i.cash, -1.0, "cash 1");
@@ -113,7 +113,7 @@ fn hand_computed_single_asset_episode() {
 
     // Step 2, long again: the level is held, nothing trades. NAV = -1 + (100/11) * 99 = 899.
     env.step(Actions::Discrete(&[2]), &mut b).unwrap();
-    let i = *env.info(0);
+    let i = env.info(0);
     assert_eq!(i.traded_notional, 0.0);
     assert_eq!(i.costs.total(), 0.0);
     close_eq(i.nav, 899.0, "nav 2");
@@ -123,7 +123,7 @@ fn hand_computed_single_asset_episode() {
     // fee 1.799; borrow 10 bp of the 899 short = 0.899.
     // cash = -1 + 1799 - 1.799 - 0.899 = 1795.302; NAV = 1795.302 - 899 = 896.302.
     env.step(Actions::Discrete(&[0]), &mut b).unwrap();
-    let i = *env.info(0);
+    let i = env.info(0);
     close_eq(i.traded_notional, 1799.0, "notional 3");
     close_eq(i.costs.fee, 1.799, "fee 3");
     close_eq(i.costs.borrow, 0.899, "borrow 3");
@@ -135,7 +135,7 @@ fn hand_computed_single_asset_episode() {
     // Step 4, flat at 120: buy back 899/99 shares, notional 107880/99 = 1089.6969..., fee
     // 0.10896969...; no short left, no borrow. cash = NAV = 1795.302 - 1089.69697 - 1.08970.
     env.step(Actions::Discrete(&[1]), &mut b).unwrap();
-    let i = *env.info(0);
+    let i = env.info(0);
     let notional = 899.0 / 99.0 * 120.0;
     close_eq(i.traded_notional, notional, "notional 4");
     close_eq(i.costs.fee, notional * 1e-3, "fee 4");

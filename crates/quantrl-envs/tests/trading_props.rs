@@ -109,7 +109,7 @@ proptest! {
             let a = &acts[s * 2 * d..(s + 1) * 2 * d];
             e.step(Actions::Continuous(a), &mut b).unwrap();
             for i in 0..2 {
-                let info = *e.info(i);
+                let info = e.info(i);
                 let c = info.costs;
                 for v in [c.fee, c.spread, c.impact, c.slippage, c.borrow, c.financing] {
                     prop_assert!(v >= 0.0 && v.is_finite());

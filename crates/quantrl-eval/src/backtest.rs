@@ -607,7 +607,7 @@ impl Backtester {
             )?;
             env.step(actions.as_actions(), &mut batch)?;
             episode_start[0] = false;
-            let info = *env.info(0);
+            let info = env.info(0);
             let fills = env.fills(0).expect("fills are recorded during a backtest");
             for (a, f) in fills.iter().enumerate() {
                 if f.shares != 0.0 {

@@ -119,7 +119,7 @@ impl CostModel {
     /// `sigma` and `adv` are the impact model's inputs for this asset (see the type docs),
     /// `abs_z` a draw of `|N(0, 1)|` (used only when slippage is on), `spread_mult` and
     /// `impact_mult` the adversary's multipliers.
-    #[inline]
+    #[inline(always)]
     pub fn add_trade(
         &self,
         shares: f64,
@@ -146,7 +146,7 @@ impl CostModel {
 
     /// Add one bar's holding costs for `short_notional` of short positions and `cash` to
     /// `out`.
-    #[inline]
+    #[inline(always)]
     pub fn add_holding(&self, short_notional: f64, cash: f64, out: &mut CostBreakdown) {
         let per_bar = 1e-4 / self.periods_per_year;
         out.borrow += self.borrow_bps_per_year * per_bar * short_notional;

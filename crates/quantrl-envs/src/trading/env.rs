@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use quantrl_core::{
     Actions, ConfigError, EnvError, Rng, Space, StepBatch, VecEnv, check_closed,
-    check_non_negative, check_open, check_positive,
+    check_non_negative, check_open, check_positive, multiversion,
 };
 use serde::{Deserialize, Serialize};
 
 use super::actions::{ActionMap, PortfolioActions, PositionActions};
 use super::costs::{CostBreakdown, CostModel};
 use super::market::Market;
+use super::state::{Account, Accounts, Infos};
 
 /// Which price of the next bar an order executes at. Either way an action chosen on bar `t`
 /// (after seeing its close) never trades at a price of bar `t`.
@@ -251,14 +252,15 @@ impl Default for AdversaryControls {
 
 const NO_LEVEL: u32 = u32::MAX;
 
-/// Environments stepped together by [`TradingEnv::advance_single_lanes`].
+/// Environments stepped together by the lane passes of a step ([`TradingEnv::finish_block`],
+/// the single-asset block): one AVX-512 vector of `f64`.
 const LANES: usize = 8;
 
 /// `ln(x)` for the ratio of consecutive NAVs: near 1 (the usual case) by the series
 /// `ln x = 2 atanh(u) = 2 (u + u^3/3 + u^5/5 + ...)`, `u = (x - 1) / (x + 1)`, which for
 /// `|u| < 0.05` (x within about 10% of 1) reaches double precision in eight terms; elsewhere
 /// libm. Branch-free on the common path so that [`ln_ratio_batch`] vectorizes.
-#[inline]
+#[inline(always)]
 fn ln_ratio_series(x: f64) -> f64 {
     let u = (x - 1.0) / (x + 1.0);
     let u2 = u * u;
@@ -274,7 +276,7 @@ fn ln_ratio_series(x: f64) -> f64 {
 }
 
 /// Where [`ln_ratio_series`] is exact to double precision: `|x - 1| / (x + 1) < 0.05`.
-#[inline]
+#[inline(always)]
 fn series_ok(x: f64) -> bool {
     (x - 1.0).abs() < 0.05 * (x + 1.0)
 }
@@ -282,9 +284,15 @@ fn series_ok(x: f64) -> bool {
 /// `out[i] = ln(x[i])`: the series for every element in one vectorizable pass, then libm for
 /// the few outside its range. The logarithm is the longest dependency chain of a trading
 /// step; taken for all environments at once it costs a few nanoseconds each.
+#[inline(always)]
 fn ln_ratio_batch(x: &[f64], out: &mut [f64]) {
     for (o, &v) in out.iter_mut().zip(x) {
         *o = ln_ratio_series(v);
+    }
+    // Checked first so that the (rare) libm calls are not made for every element: the
+    // compiler may otherwise evaluate `ln` on all lanes and select.
+    if x.iter().all(|&v| series_ok(v)) {
+        return;
     }
     for (o, &v) in out.iter_mut().zip(x) {
         if !series_ok(v) {
@@ -301,21 +309,59 @@ fn ln_ratio(x: f64) -> f64 {
     out[0]
 }
 
-/// Per-environment account and episode state.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-struct Account {
-    t: usize,
-    last_t: usize,
-    steps: usize,
-    cash: f64,
-    nav: f64,
-    peak: f64,
-    ew_var: f64,
-    log_nav: f64,
-    drawdown: f64,
-    dsr_a: f64,
-    dsr_b: f64,
-    level: u32,
+/// `dst = src` for float slices of equal length without a call to `memcpy` (whose call and
+/// size dispatch cost more than the copy for the few dozen floats of a feature window): whole
+/// blocks of 8, then one last block of 8 that overlaps the one before.
+#[inline(always)]
+fn copy_floats(dst: &mut [f32], src: &[f32]) {
+    const BLOCK: usize = 8;
+    let n = dst.len();
+    assert_eq!(n, src.len(), "copy_floats: lengths differ");
+    if n < BLOCK {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+        return;
+    }
+    let mut k = 0;
+    while k + BLOCK <= n {
+        let block: &[f32; BLOCK] = src[k..k + BLOCK].try_into().expect("a block");
+        dst[k..k + BLOCK].copy_from_slice(block);
+        k += BLOCK;
+    }
+    if k < n {
+        let block: &[f32; BLOCK] = src[n - BLOCK..].try_into().expect("a block");
+        dst[n - BLOCK..].copy_from_slice(block);
+    }
+}
+
+/// The first `m` elements of `src` as a lane array, `fill` in the lanes past `m` (neutral
+/// values that keep the lane arithmetic finite; they are never stored back).
+#[inline(always)]
+fn load_lanes<T: Copy>(src: &[T], fill: T) -> [T; LANES] {
+    match <&[T; LANES]>::try_from(src) {
+        Ok(full) => *full,
+        Err(_) => {
+            let mut out = [fill; LANES];
+            for (o, s) in out.iter_mut().zip(src) {
+                *o = *s;
+            }
+            out
+        }
+    }
+}
+
+/// Store the first `dst.len()` lanes.
+#[inline(always)]
+fn store_lanes<T: Copy>(dst: &mut [T], lanes: &[T; LANES]) {
+    match <&mut [T; LANES]>::try_from(&mut *dst) {
+        Ok(full) => *full = *lanes,
+        Err(_) => {
+            for (d, l) in dst.iter_mut().zip(lanes) {
+                *d = *l;
+            }
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -364,12 +410,12 @@ pub struct TradingEnv {
     first_start: usize,
     last_row: usize,
     vol_alpha: f64,
-    accounts: Vec<Account>,
+    acc: Accounts,
     shares: Vec<f64>,
     scale: Vec<f64>,
     rngs: Vec<Rng>,
     adversary: Vec<AdversaryControls>,
-    info: Vec<StepInfo>,
+    info: Infos,
     info_weights: Vec<f64>,
     /// Per-asset orders of the last step, `[num_envs * n_assets]`; empty unless recording.
     fills: Vec<Fill>,
@@ -482,12 +528,12 @@ impl TradingEnv {
             level_ok,
             first_start,
             last_row: span_end - 1,
-            accounts: vec![zero; e],
+            acc: Accounts::new(e, zero),
             shares: vec![0.0; e * n],
             scale: vec![1.0; e * n],
             rngs: Rng::streams(0, e),
             adversary: vec![AdversaryControls::default(); e],
-            info: vec![StepInfo::default(); e],
+            info: Infos::new(e, StepInfo::default()),
             info_weights: vec![0.0; e * n],
             fills: Vec::new(),
             target: vec![0.0; n],
@@ -514,8 +560,8 @@ impl TradingEnv {
     }
 
     /// What happened in environment `i` on its last step (before any automatic reset).
-    pub fn info(&self, i: usize) -> &StepInfo {
-        &self.info[i]
+    pub fn info(&self, i: usize) -> StepInfo {
+        self.info.get(i)
     }
 
     /// Weights per asset (`shares * close / NAV`) held at the end of environment `i`'s last
@@ -551,17 +597,17 @@ impl TradingEnv {
 
     /// Cash held now by environment `i`.
     pub fn cash(&self, i: usize) -> f64 {
-        self.accounts[i].cash
+        self.acc.cash[i]
     }
 
     /// Net asset value of environment `i` now.
     pub fn nav(&self, i: usize) -> f64 {
-        self.accounts[i].nav
+        self.acc.nav[i]
     }
 
     /// The market row environment `i` observes now.
     pub fn row(&self, i: usize) -> usize {
-        self.accounts[i].t
+        self.acc.t[i]
     }
 
     /// Set environment `i`'s adversarial multipliers from the next step on. Every multiplier
@@ -608,20 +654,23 @@ impl TradingEnv {
                 .map_or(NO_LEVEL, |k| k as u32),
             _ => NO_LEVEL,
         };
-        self.accounts[i] = Account {
-            t: start,
-            last_t,
-            steps: 0,
-            cash: c.initial_nav,
-            nav: c.initial_nav,
-            peak: c.initial_nav,
-            ew_var: 0.0,
-            log_nav: 0.0,
-            drawdown: 0.0,
-            dsr_a: 0.0,
-            dsr_b: 0.0,
-            level: flat,
-        };
+        self.acc.set(
+            i,
+            Account {
+                t: start,
+                last_t,
+                steps: 0,
+                cash: c.initial_nav,
+                nav: c.initial_nav,
+                peak: c.initial_nav,
+                ew_var: 0.0,
+                log_nav: 0.0,
+                drawdown: 0.0,
+                dsr_a: 0.0,
+                dsr_b: 0.0,
+                level: flat,
+            },
+        );
         let n = self.n_assets;
         self.shares[i * n..(i + 1) * n].fill(0.0);
         self.scale[i * n..(i + 1) * n].fill(1.0);
@@ -638,9 +687,8 @@ impl TradingEnv {
     #[inline]
     fn current_weights(&mut self, i: usize) -> f64 {
         let n = self.n_assets;
-        let acc = &self.accounts[i];
-        let close = self.market.close(acc.t);
-        let inv_nav = 1.0 / acc.nav.max(self.nav_floor());
+        let close = self.market.close(self.acc.t[i]);
+        let inv_nav = 1.0 / self.acc.nav[i].max(self.nav_floor());
         let mut gross = 0.0;
         for a in 0..n {
             let w = self.shares[i * n + a] * close[a] * self.scale[i * n + a] * inv_nav;
@@ -652,19 +700,14 @@ impl TradingEnv {
 
     /// Environment `i`'s observation into `out`. `stepped`: the account is as its last step
     /// left it (not reset since), so the weights are that step's [`Self::step_weights`] and
-    /// the cash fraction the one [`Self::finish_lanes`] computed, the same numbers
+    /// the cash fraction the one [`Self::finish_block`] computed, the same numbers
     /// [`Self::current_weights`] and the division here would give.
+    #[inline(always)]
     fn write_obs(&mut self, i: usize, out: &mut [f32], stepped: bool) {
         let w = self.config.window;
         let f = self.market.n_features();
         let (feat, rest) = out.split_at_mut(w * f);
-        // An inlined element loop: the window is a few dozen floats, too short for memcpy.
-        for (o, v) in feat
-            .iter_mut()
-            .zip(self.market.feature_window(self.accounts[i].t, w))
-        {
-            *o = *v;
-        }
+        copy_floats(feat, self.market.feature_window(self.acc.t[i], w));
         let n = self.n_assets;
         if stepped {
             for (o, &x) in rest[..n]
@@ -675,23 +718,23 @@ impl TradingEnv {
             }
             rest[n] = self.cash_fraction[i] as f32;
         } else {
-            let acc = &self.accounts[i];
-            rest[n] = (acc.cash / acc.nav.max(self.nav_floor())) as f32;
+            rest[n] = (self.acc.cash[i] / self.acc.nav[i].max(self.nav_floor())) as f32;
             self.current_weights(i);
             for a in 0..n {
                 rest[a] = self.current[a] as f32;
             }
         }
-        let acc = &self.accounts[i];
-        rest[n + 1] = acc.log_nav as f32;
-        rest[n + 2] = acc.drawdown as f32;
+        rest[n + 1] = self.acc.log_nav[i] as f32;
+        rest[n + 2] = self.acc.drawdown[i] as f32;
     }
 
-    fn risk_breached(&self, acc: &Account) -> bool {
+    /// Whether environment `i` is over its risk budget (drawdown or volatility limit).
+    fn risk_breached(&self, i: usize) -> bool {
         let l = &self.config.limits;
-        l.max_drawdown.is_some_and(|d| acc.drawdown > d)
-            || l.max_vol_per_year
-                .is_some_and(|v| (acc.ew_var * self.config.costs.periods_per_year).sqrt() > v)
+        l.max_drawdown.is_some_and(|d| self.acc.drawdown[i] > d)
+            || l.max_vol_per_year.is_some_and(|v| {
+                (self.acc.ew_var[i] * self.config.costs.periods_per_year).sqrt() > v
+            })
     }
 
     /// Recompute environment `i`'s action mask (discrete actions only).
@@ -700,15 +743,15 @@ impl TradingEnv {
             return;
         };
         let n = self.n_assets;
-        let acc = self.accounts[i];
-        let level = acc.level;
+        let level = self.acc.level[i];
         if !self.dynamic_masks {
             for (k, m) in mask.iter_mut().enumerate() {
                 *m = self.level_ok[k] || k as u32 == level;
             }
             return;
         }
-        if !self.market.tradable(acc.t + 1) {
+        let t = self.acc.t[i];
+        if !self.market.tradable(t + 1) {
             // Nothing can trade: only holding is allowed (any action holds when nothing is held
             // by level).
             for (k, m) in mask.iter_mut().enumerate() {
@@ -716,15 +759,16 @@ impl TradingEnv {
             }
             return;
         }
-        let close = self.market.close(acc.t);
+        let close = self.market.close(t);
+        let nav = self.acc.nav[i];
         let mut gross_now = 0.0;
         for a in 0..n {
             let w = self.shares[i * n + a] * close[a] * self.scale[i * n + a]
-                / acc.nav.max(self.nav_floor());
+                / nav.max(self.nav_floor());
             self.current[a] = w;
             gross_now += w.abs();
         }
-        let breached = self.risk_breached(&acc);
+        let breached = self.risk_breached(i);
         let max_turnover = self.config.limits.max_turnover;
         let mut any = false;
         for (k, (m, w)) in mask.iter_mut().zip(allocations.chunks(n)).enumerate() {
@@ -771,7 +815,7 @@ impl TradingEnv {
     }
 
     /// Apply limits to a continuous target in `self.target` (current weights at `self.current`).
-    fn limit_continuous_target(&mut self, acc: &Account) {
+    fn limit_continuous_target(&mut self, i: usize) {
         let l = self.config.limits;
         if let Some(cap) = l.max_abs_weight {
             for w in self.target.iter_mut() {
@@ -780,7 +824,7 @@ impl TradingEnv {
         }
         let gross: f64 = self.target.iter().map(|x| x.abs()).sum();
         let mut allowed_gross = l.max_gross.unwrap_or(f64::INFINITY);
-        if self.risk_breached(acc) {
+        if self.risk_breached(i) {
             let now: f64 = self.current.iter().map(|x| x.abs()).sum();
             allowed_gross = allowed_gross.min(now);
         }
@@ -815,7 +859,7 @@ impl TradingEnv {
         let floor = self.nav_floor();
         let c = &self.config.costs;
         let adv = self.adversary[i];
-        let acc = &mut self.accounts[i];
+        let mut acc = self.acc.get(i);
         let t = acc.t;
         let tn = t + 1;
         let close_t = market.close(t);
@@ -912,33 +956,37 @@ impl TradingEnv {
             gross += v.abs();
         }
         let inv_nav = 1.0 / nav.max(floor);
-        self.info[i] = StepInfo {
-            t: tn,
-            nav,
-            cash: acc.cash,
-            traded_notional: traded,
-            turnover: if nav_exec > 0.0 {
-                traded / nav_exec
-            } else {
-                0.0
+        self.info.set(
+            i,
+            StepInfo {
+                t: tn,
+                nav,
+                cash: acc.cash,
+                traded_notional: traded,
+                turnover: if nav_exec > 0.0 {
+                    traded / nav_exec
+                } else {
+                    0.0
+                },
+                costs,
+                gross_exposure: gross * inv_nav,
+                drawdown: 0.0,
+                reward: 0.0,
             },
-            costs,
-            gross_exposure: gross * inv_nav,
-            drawdown: 0.0,
-            reward: 0.0,
-        };
+        );
         for a in 0..n {
             self.info_weights[i * n + a] = shares[a] * close_n[a] * scale[a] * inv_nav;
         }
         acc.nav = nav;
         acc.t = tn;
         acc.steps += 1;
+        self.acc.set(i, acc);
         nav.max(floor) / nav_prev
     }
 
-    /// Whether [`Self::advance_single_lanes`] computes this step: one asset, discrete
-    /// actions, no random slippage (its normal draws depend on the trade) and no fills to
-    /// record. It gives bit for bit what [`Self::advance`] gives.
+    /// Whether the single-asset block step ([`single_asset_steps`]) computes this step: one
+    /// asset, discrete actions, no random slippage (its normal draws depend on the trade) and
+    /// no fills to record. It gives bit for bit what [`Self::advance`] gives.
     fn lanes_apply(&self) -> bool {
         self.n_assets == 1
             && matches!(self.map, ActionMap::Levels { .. })
@@ -946,76 +994,98 @@ impl TradingEnv {
             && self.config.costs.slippage_bps_std == 0.0
     }
 
-    /// [`Self::advance`] for the environments `start..start + LANES` of a single-asset
-    /// environment with discrete actions, in three passes: gather each environment's state
-    /// into lane arrays (scalar: action, adversary, market rows), do the arithmetic of the
-    /// trade, costs and mark on all lanes at once (fixed-length loops over local arrays, which
-    /// the compiler turns into vector instructions: the divisions and square roots of several
-    /// environments then run together instead of one dependent chain after another), and
-    /// scatter the results back. Costs go through the same [`CostModel::add_trade`] and
-    /// [`CostModel::add_holding`], and every other operation is [`Self::advance`]'s in the same
-    /// order, so the numbers are identical.
-    fn advance_single_lanes(&mut self, market: &Market, start: usize, actions: &[u32]) {
+    /// A whole step of environments `start..start + LANES` of a single-asset environment with
+    /// discrete actions: gather each environment's action, adversary and market row into lane
+    /// arrays (scalar: they are indexed by each environment's own bar), load the account
+    /// fields (contiguous, one vector each), do the trade, costs, mark, logarithm, reward and
+    /// termination arithmetic on all lanes at once (fixed-length loops over local arrays,
+    /// which become vector instructions: the divisions and square roots of eight
+    /// environments run together), store the results, and write the observations and masks.
+    /// Costs go through the same [`CostModel::add_trade`] and [`CostModel::add_holding`], and
+    /// every other operation is [`Self::advance`]'s and [`Self::finish_block`]'s in the same
+    /// order, so the numbers are identical to the general path's.
+    #[inline(always)]
+    fn single_asset_block(
+        &mut self,
+        market: &Market,
+        start: usize,
+        actions: &[u32],
+        batch: &mut StepBatch,
+    ) {
         let ActionMap::Levels { allocations, .. } = &self.map else {
             unreachable!("lanes_apply checked the action map")
         };
         let m = LANES.min(self.config.num_envs - start);
+        let envs = start..start + m;
         let c = self.config.costs;
         let floor = self.nav_floor();
-        // Neutral values in unused lanes keep their arithmetic finite; they are never read.
-        let mut cash = [1.0f64; LANES];
-        let mut sh = [0.0f64; LANES];
-        let mut nav_prev = [1.0f64; LANES];
+        let closes = market.close_all();
+        let raw_exec_prices = match self.config.execution {
+            ExecutionPrice::NextClose => closes,
+            ExecutionPrice::NextOpen => market.open_all(),
+        };
+        let sigmas = market.sigma_all();
+        let volumes = market.adv_all();
+        // Neutral values in unused lanes keep their arithmetic finite; they are never stored.
         let mut price = [1.0f64; LANES];
         let mut close = [1.0f64; LANES];
-        let mut scale = [1.0f64; LANES];
         let mut target = [0.0f64; LANES];
         let mut trade = [false; LANES];
         let mut sigma = [0.0f64; LANES];
         let mut volume = [0.0f64; LANES];
         let mut spread_mult = [1.0f64; LANES];
         let mut impact_mult = [1.0f64; LANES];
+        let block_t = &mut self.acc.t[envs.clone()];
+        let block_level = &mut self.acc.level[envs.clone()];
+        let block_scale = &mut self.scale[envs.clone()];
+        let block_adversary = &self.adversary[envs.clone()];
+        let block_actions = &actions[envs.clone()];
         for j in 0..m {
-            let i = start + j;
-            let acc = &mut self.accounts[i];
-            let adv = self.adversary[i];
-            let level = actions[i];
-            let t = acc.t;
+            let adv = block_adversary[j];
+            let level = block_actions[j];
+            let t = block_t[j];
             let tn = t + 1;
             let tradable = market.tradable(tn);
-            if level != acc.level {
-                target[j] = allocations[level as usize];
-                trade[j] = tradable;
-                if tradable {
-                    acc.level = level;
-                }
-            }
-            let close_n = market.close(tn)[0];
-            if adv.volatility != 1.0 {
-                self.scale[i] *= (close_n / market.close(t)[0]).powf(adv.volatility - 1.0);
-            }
-            let raw_exec = match self.config.execution {
-                ExecutionPrice::NextClose => close_n,
-                ExecutionPrice::NextOpen => market.open(tn)[0],
+            // Without branches: random actions early in training make them unpredictable.
+            let change = level != block_level[j];
+            let wanted = allocations[level as usize];
+            target[j] = if change { wanted } else { 0.0 };
+            trade[j] = change & tradable;
+            block_level[j] = if change & tradable {
+                level
+            } else {
+                block_level[j]
             };
-            scale[j] = self.scale[i];
-            price[j] = raw_exec * scale[j];
+            let close_n = closes[tn];
+            if adv.volatility != 1.0 {
+                block_scale[j] *= (close_n / closes[t]).powf(adv.volatility - 1.0);
+            }
+            price[j] = raw_exec_prices[tn] * block_scale[j];
             close[j] = close_n;
-            cash[j] = acc.cash;
-            sh[j] = self.shares[i];
-            nav_prev[j] = acc.nav;
-            sigma[j] = market.sigma(t)[0];
+            sigma[j] = sigmas[t];
             // No volume and zero volume both take `CostModel::add_trade`'s fallback impact.
-            volume[j] = market.adv(t).map_or(0.0, |v| v[0]);
+            volume[j] = volumes.map_or(0.0, |v| v[t]);
             spread_mult[j] = adv.spread;
             impact_mult[j] = adv.impact;
+            block_t[j] = tn;
         }
+        let scale = load_lanes(block_scale, 1.0);
+        let mut cash = load_lanes(&self.acc.cash[envs.clone()], 1.0);
+        let mut sh = load_lanes(&self.shares[envs.clone()], 0.0);
+        let nav_prev = load_lanes(&self.acc.nav[envs.clone()], 1.0);
         let mut nav_exec = [0.0f64; LANES];
-        let mut costs = [CostBreakdown::default(); LANES];
+        // The cost components, one lane array each (stored field by field).
+        let mut fee = [0.0f64; LANES];
+        let mut spread = [0.0f64; LANES];
+        let mut impact = [0.0f64; LANES];
+        let mut slippage = [0.0f64; LANES];
+        let mut borrow = [0.0f64; LANES];
+        let mut financing = [0.0f64; LANES];
         let mut traded = [0.0f64; LANES];
+        let mut turnover = [0.0f64; LANES];
         let mut nav = [0.0f64; LANES];
         let mut gross = [0.0f64; LANES];
-        let mut inv_nav = [0.0f64; LANES];
+        let mut weight = [0.0f64; LANES];
         let mut ratio = [0.0f64; LANES];
         for j in 0..LANES {
             let p = price[j];
@@ -1024,7 +1094,7 @@ impl TradingEnv {
             let wanted = target[j] * nav_exec[j] / p;
             let new_sh = if go { wanted } else { sh[j] };
             let q = new_sh - sh[j];
-            let costs = &mut costs[j];
+            let mut costs = CostBreakdown::default();
             c.add_trade(
                 q,
                 p,
@@ -1033,90 +1103,145 @@ impl TradingEnv {
                 0.0,
                 spread_mult[j],
                 impact_mult[j],
-                costs,
+                &mut costs,
             );
             let mut cash_j = cash[j] - q * p;
             traded[j] = 0.0 + q.abs() * p;
+            turnover[j] = if nav_exec[j] > 0.0 {
+                traded[j] / nav_exec[j]
+            } else {
+                0.0
+            };
             sh[j] = new_sh;
             let short_notional = 0.0 + (-new_sh).max(0.0) * p;
             cash_j -= costs.fee + costs.spread + costs.impact + costs.slippage;
-            c.add_holding(short_notional, cash_j, costs);
+            c.add_holding(short_notional, cash_j, &mut costs);
             cash_j -= costs.borrow + costs.financing;
             cash[j] = cash_j;
+            fee[j] = costs.fee;
+            spread[j] = costs.spread;
+            impact[j] = costs.impact;
+            slippage[j] = costs.slippage;
+            borrow[j] = costs.borrow;
+            financing[j] = costs.financing;
             let value = new_sh * close[j] * scale[j];
             nav[j] = cash_j + value;
             gross[j] = 0.0 + value.abs();
-            inv_nav[j] = 1.0 / nav[j].max(floor);
+            let inv_nav = 1.0 / nav[j].max(floor);
+            gross[j] *= inv_nav;
+            weight[j] = value * inv_nav;
             ratio[j] = nav[j].max(floor) / nav_prev[j];
         }
-        for j in 0..m {
-            let i = start + j;
-            let acc = &mut self.accounts[i];
-            acc.cash = cash[j];
-            acc.nav = nav[j];
-            acc.t += 1;
-            acc.steps += 1;
-            self.shares[i] = sh[j];
-            self.info[i] = StepInfo {
-                t: acc.t,
-                nav: nav[j],
-                cash: cash[j],
-                traded_notional: traded[j],
-                turnover: if nav_exec[j] > 0.0 {
-                    traded[j] / nav_exec[j]
-                } else {
-                    0.0
-                },
-                costs: costs[j],
-                gross_exposure: gross[j] * inv_nav[j],
-                drawdown: 0.0,
-                reward: 0.0,
-            };
-            self.info_weights[i] = sh[j] * close[j] * scale[j] * inv_nav[j];
-            self.ratio[i] = ratio[j];
+        let mut log_ret = [0.0f64; LANES];
+        ln_ratio_batch(&ratio, &mut log_ret);
+        store_lanes(&mut self.acc.cash[envs.clone()], &cash);
+        store_lanes(&mut self.acc.nav[envs.clone()], &nav);
+        store_lanes(&mut self.shares[envs.clone()], &sh);
+        store_lanes(&mut self.info_weights[envs.clone()], &weight);
+        let info = &mut self.info;
+        store_lanes(&mut info.nav[envs.clone()], &nav);
+        store_lanes(&mut info.cash[envs.clone()], &cash);
+        store_lanes(&mut info.traded_notional[envs.clone()], &traded);
+        store_lanes(&mut info.turnover[envs.clone()], &turnover);
+        store_lanes(&mut info.gross_exposure[envs.clone()], &gross);
+        store_lanes(&mut info.fee[envs.clone()], &fee);
+        store_lanes(&mut info.spread[envs.clone()], &spread);
+        store_lanes(&mut info.impact[envs.clone()], &impact);
+        store_lanes(&mut info.slippage[envs.clone()], &slippage);
+        store_lanes(&mut info.borrow[envs.clone()], &borrow);
+        store_lanes(&mut info.financing[envs.clone()], &financing);
+        for i in envs.clone() {
+            self.acc.steps[i] += 1;
+            info.t[i] = self.acc.t[i];
+        }
+        let done = self.finish_block(start, &nav, &cash, &ratio, &log_ret, batch);
+        if done.iter().any(|&d| d) {
+            for i in envs {
+                self.emit(i, batch);
+            }
+            return;
+        }
+        // No episode ended: the observations from the lane arrays, the masks from the levels.
+        let d = batch.obs_dim;
+        let window = self.config.window;
+        let f = market.n_features();
+        let wf = window * f;
+        let features = market.features_all();
+        let block_t = &self.acc.t[envs.clone()];
+        for (j, obs) in batch.obs[start * d..(start + m) * d]
+            .chunks_exact_mut(d)
+            .enumerate()
+        {
+            let t = block_t[j];
+            copy_floats(&mut obs[..wf], &features[(t + 1 - window) * f..(t + 1) * f]);
+            let tail = &mut obs[wf..wf + 4];
+            tail[0] = weight[j] as f32;
+            tail[1] = self.cash_fraction[start + j] as f32;
+            tail[2] = self.acc.log_nav[start + j] as f32;
+            tail[3] = self.acc.drawdown[start + j] as f32;
+        }
+        if let Some(masks) = batch.action_masks.as_mut() {
+            let k = self.level_ok.len();
+            let block_masks = &mut masks[start * k..(start + m) * k];
+            if self.dynamic_masks {
+                for (j, mask) in block_masks.chunks_exact_mut(k).enumerate() {
+                    self.write_mask(start + j, mask);
+                }
+            } else {
+                // The static mask: what the limits admit, and the allocation held.
+                for (mask, &level) in block_masks
+                    .chunks_exact_mut(k)
+                    .zip(&self.acc.level[envs.clone()])
+                {
+                    for (a, (m, &ok)) in mask.iter_mut().zip(&self.level_ok).enumerate() {
+                        *m = ok | (a == level as usize);
+                    }
+                }
+            }
         }
     }
 
-    /// Second half of a step of environments `start..start + LANES`, given `self.ratio` and
-    /// `self.log_ret = ln(ratio)`: drawdown, volatility estimate, reward, termination, and the
+    /// Second half of a step of environments `start..start + LANES` (the lanes past the last
+    /// environment are ignored), given each one's NAV and cash after the trade, the NAV
+    /// ratio and its logarithm: drawdown, volatility estimate, reward, termination, and the
     /// cash fraction of the next observation, into the accounts, the step infos and `batch`.
-    /// Gathered into lane arrays like [`Self::advance_single_lanes`], so that the divisions of
-    /// several environments run together.
-    fn finish_lanes(&mut self, start: usize, batch: &mut StepBatch) {
+    /// Returns which environments' episodes ended. Fixed-length loops over lane arrays, so
+    /// that the divisions of several environments run together.
+    #[inline(always)]
+    fn finish_block(
+        &mut self,
+        start: usize,
+        nav: &[f64; LANES],
+        cash: &[f64; LANES],
+        ratio: &[f64; LANES],
+        log_ret: &[f64; LANES],
+        batch: &mut StepBatch,
+    ) -> [bool; LANES] {
         let m = LANES.min(self.config.num_envs - start);
+        let envs = start..start + m;
         let c = &self.config;
         let floor = self.nav_floor();
-        let mut nav = [1.0f64; LANES];
-        let mut cash = [0.0f64; LANES];
-        let mut peak = [1.0f64; LANES];
-        let mut dd_prev = [0.0f64; LANES];
-        let mut ew_var = [0.0f64; LANES];
-        let mut log_ret = [0.0f64; LANES];
-        let mut at_end = [false; LANES];
-        for j in 0..m {
-            let acc = &self.accounts[start + j];
-            nav[j] = acc.nav;
-            cash[j] = acc.cash;
-            peak[j] = acc.peak;
-            dd_prev[j] = acc.drawdown;
-            ew_var[j] = acc.ew_var;
-            log_ret[j] = self.log_ret[start + j];
-            at_end[j] = acc.t >= acc.last_t;
-        }
+        let mut peak = load_lanes(&self.acc.peak[envs.clone()], 1.0);
+        let dd_prev = load_lanes(&self.acc.drawdown[envs.clone()], 0.0);
+        let mut ew_var = load_lanes(&self.acc.ew_var[envs.clone()], 0.0);
+        let mut log_nav = load_lanes(&self.acc.log_nav[envs.clone()], 0.0);
+        let t = load_lanes(&self.acc.t[envs.clone()], 0);
+        let last_t = load_lanes(&self.acc.last_t[envs.clone()], 0);
         let mut dd = [0.0f64; LANES];
-        let mut reward = log_ret;
+        let mut reward = *log_ret;
         let mut cash_fraction = [0.0f64; LANES];
         for j in 0..LANES {
             peak[j] = peak[j].max(nav[j]);
             dd[j] = (1.0 - nav[j] / peak[j]).clamp(0.0, 1.0);
             ew_var[j] += self.vol_alpha * (log_ret[j] * log_ret[j] - ew_var[j]);
             cash_fraction[j] = cash[j] / nav[j].max(floor);
+            log_nav[j] += log_ret[j];
         }
         if let RewardKind::DifferentialSharpe { eta } = c.reward.kind {
             for (j, r) in reward.iter_mut().enumerate().take(m) {
-                let acc = &mut self.accounts[start + j];
-                let x = self.ratio[start + j] - 1.0;
-                let (a0, b0) = (acc.dsr_a, acc.dsr_b);
+                let i = start + j;
+                let x = ratio[j] - 1.0;
+                let (a0, b0) = (self.acc.dsr_a[i], self.acc.dsr_b[i]);
                 let (da, db) = (x - a0, x * x - b0);
                 let var = b0 - a0 * a0;
                 *r = if var > 1e-12 {
@@ -1124,30 +1249,58 @@ impl TradingEnv {
                 } else {
                     0.0
                 };
-                acc.dsr_a += eta * da;
-                acc.dsr_b += eta * db;
+                self.acc.dsr_a[i] += eta * da;
+                self.acc.dsr_b[i] += eta * db;
             }
         }
         let ruin = c.ruin_nav_fraction * c.initial_nav;
         let mut terminated = [false; LANES];
+        let mut truncated = [false; LANES];
+        let mut done = [false; LANES];
+        let mut reward_f32 = [0.0f32; LANES];
         for j in 0..LANES {
             reward[j] -= c.reward.drawdown_penalty * (dd[j] - dd_prev[j]).max(0.0);
+            reward_f32[j] = reward[j] as f32;
             terminated[j] = nav[j] <= ruin;
+            truncated[j] = !terminated[j] & (t[j] >= last_t[j]);
+            done[j] = (terminated[j] | truncated[j]) & (j < m);
         }
-        for j in 0..m {
-            let i = start + j;
-            let acc = &mut self.accounts[i];
-            acc.log_nav += log_ret[j];
-            acc.peak = peak[j];
-            acc.drawdown = dd[j];
-            acc.ew_var = ew_var[j];
-            self.cash_fraction[i] = cash_fraction[j];
-            let info = &mut self.info[i];
-            info.drawdown = dd[j];
-            info.reward = reward[j];
-            batch.rewards[i] = reward[j] as f32;
-            batch.terminated[i] = terminated[j];
-            batch.truncated[i] = !terminated[j] && at_end[j];
+        store_lanes(&mut self.acc.peak[envs.clone()], &peak);
+        store_lanes(&mut self.acc.drawdown[envs.clone()], &dd);
+        store_lanes(&mut self.acc.ew_var[envs.clone()], &ew_var);
+        store_lanes(&mut self.acc.log_nav[envs.clone()], &log_nav);
+        store_lanes(&mut self.cash_fraction[envs.clone()], &cash_fraction);
+        store_lanes(&mut self.info.drawdown[envs.clone()], &dd);
+        store_lanes(&mut self.info.reward[envs.clone()], &reward);
+        store_lanes(&mut batch.rewards[envs.clone()], &reward_f32);
+        store_lanes(&mut batch.terminated[envs.clone()], &terminated);
+        store_lanes(&mut batch.truncated[envs], &truncated);
+        done
+    }
+
+    /// Environment `i`'s outputs after its step: the final observation and a reset where the
+    /// episode ended, then the observation and the action mask.
+    #[inline(always)]
+    fn emit(&mut self, i: usize, batch: &mut StepBatch) {
+        let d = batch.obs_dim;
+        let done = batch.terminated[i] || batch.truncated[i];
+        if done {
+            self.write_obs(i, &mut batch.final_obs[i * d..(i + 1) * d], true);
+            self.reset_one(i);
+        }
+        self.write_obs(i, &mut batch.obs[i * d..(i + 1) * d], !done);
+        if let Some(m) = batch.action_masks.as_mut() {
+            let k = self.level_ok.len();
+            let mask = &mut m[i * k..(i + 1) * k];
+            if self.dynamic_masks {
+                self.write_mask(i, mask);
+            } else {
+                // The static mask: what the limits admit, and the allocation held.
+                let level = self.acc.level[i] as usize;
+                for (k, (m, &ok)) in mask.iter_mut().zip(&self.level_ok).enumerate() {
+                    *m = ok | (k == level);
+                }
+            }
         }
     }
 
@@ -1198,12 +1351,15 @@ impl VecEnv for TradingEnv {
         let k = self.action_space.mask_len().unwrap_or(0);
         for i in 0..self.config.num_envs {
             self.reset_one(i);
-            self.info[i] = StepInfo {
-                t: self.accounts[i].t,
-                nav: self.config.initial_nav,
-                cash: self.config.initial_nav,
-                ..Default::default()
-            };
+            self.info.set(
+                i,
+                StepInfo {
+                    t: self.acc.t[i],
+                    nav: self.config.initial_nav,
+                    cash: self.config.initial_nav,
+                    ..Default::default()
+                },
+            );
             self.write_obs(i, &mut batch.obs[i * d..(i + 1) * d], false);
             if let Some(m) = batch.action_masks.as_mut() {
                 self.write_mask(i, &mut m[i * k..(i + 1) * k]);
@@ -1221,27 +1377,26 @@ impl VecEnv for TradingEnv {
         }
         self.check_actions(&actions)?;
         let n = self.n_assets;
-        let d = batch.obs_dim;
         let k = self.action_space.mask_len().unwrap_or(0);
         // Validate every action before touching any account, so an error changes nothing.
         match actions {
             Actions::Discrete(a) => {
-                for (i, &act) in a.iter().enumerate() {
-                    let masked = batch
-                        .action_masks
-                        .as_ref()
-                        .is_some_and(|m| (act as usize) < k && !m[i * k + act as usize]);
-                    if act as usize >= k || masked {
-                        return Err(EnvError::InvalidAction {
-                            env: i,
-                            action: act.to_string(),
-                            space: if masked {
-                                format!("{} (the action is masked)", self.action_space)
-                            } else {
-                                self.action_space.to_string()
-                            },
-                        });
-                    }
+                let valid = |i: usize, act: u32| match &batch.action_masks {
+                    Some(m) => m[i * k..(i + 1) * k].get(act as usize) == Some(&true),
+                    None => (act as usize) < k,
+                };
+                if let Some(i) = (0..a.len()).find(|&i| !valid(i, a[i])) {
+                    let act = a[i];
+                    let masked = (act as usize) < k;
+                    return Err(EnvError::InvalidAction {
+                        env: i,
+                        action: act.to_string(),
+                        space: if masked {
+                            format!("{} (the action is masked)", self.action_space)
+                        } else {
+                            self.action_space.to_string()
+                        },
+                    });
                 }
             }
             Actions::Continuous(a) => {
@@ -1259,58 +1414,52 @@ impl VecEnv for TradingEnv {
         if let Actions::Discrete(a) = actions
             && self.lanes_apply()
         {
-            for start in (0..self.config.num_envs).step_by(LANES) {
-                self.advance_single_lanes(&market, start, a);
-            }
-        } else {
-            for i in 0..self.config.num_envs {
-                let trade = match actions {
-                    Actions::Discrete(a) => {
-                        let level = a[i];
-                        if level == self.accounts[i].level {
-                            false
-                        } else {
-                            let ActionMap::Levels { allocations, .. } = &self.map else {
-                                unreachable!()
-                            };
-                            self.target.copy_from_slice(
-                                &allocations[level as usize * n..(level as usize + 1) * n],
-                            );
-                            if self.market.tradable(self.accounts[i].t + 1) {
-                                self.accounts[i].level = level;
-                            }
-                            true
-                        }
-                    }
-                    Actions::Continuous(a) => {
-                        self.map.continuous_targets(
-                            &a[i * dim..(i + 1) * dim],
-                            &mut self.target,
-                            &mut self.scratch,
+            single_asset_steps(self, &market, a, batch);
+            return Ok(());
+        }
+        for i in 0..self.config.num_envs {
+            let trade = match actions {
+                Actions::Discrete(a) => {
+                    let level = a[i];
+                    if level == self.acc.level[i] {
+                        false
+                    } else {
+                        let ActionMap::Levels { allocations, .. } = &self.map else {
+                            unreachable!()
+                        };
+                        self.target.copy_from_slice(
+                            &allocations[level as usize * n..(level as usize + 1) * n],
                         );
-                        self.current_weights(i);
-                        let acc = self.accounts[i];
-                        self.limit_continuous_target(&acc);
+                        if self.market.tradable(self.acc.t[i] + 1) {
+                            self.acc.level[i] = level;
+                        }
                         true
                     }
-                };
-                self.ratio[i] = self.advance(&market, i, trade);
-            }
+                }
+                Actions::Continuous(a) => {
+                    self.map.continuous_targets(
+                        &a[i * dim..(i + 1) * dim],
+                        &mut self.target,
+                        &mut self.scratch,
+                    );
+                    self.current_weights(i);
+                    self.limit_continuous_target(i);
+                    true
+                }
+            };
+            self.ratio[i] = self.advance(&market, i, trade);
         }
         ln_ratio_batch(&self.ratio, &mut self.log_ret);
         for start in (0..self.config.num_envs).step_by(LANES) {
-            self.finish_lanes(start, batch);
+            let envs = start..(start + LANES).min(self.config.num_envs);
+            let nav = load_lanes(&self.acc.nav[envs.clone()], 1.0);
+            let cash = load_lanes(&self.acc.cash[envs.clone()], 0.0);
+            let ratio = load_lanes(&self.ratio[envs.clone()], 1.0);
+            let log_ret = load_lanes(&self.log_ret[envs], 0.0);
+            self.finish_block(start, &nav, &cash, &ratio, &log_ret, batch);
         }
         for i in 0..self.config.num_envs {
-            let done = batch.terminated[i] || batch.truncated[i];
-            if done {
-                self.write_obs(i, &mut batch.final_obs[i * d..(i + 1) * d], true);
-                self.reset_one(i);
-            }
-            self.write_obs(i, &mut batch.obs[i * d..(i + 1) * d], !done);
-            if let Some(m) = batch.action_masks.as_mut() {
-                self.write_mask(i, &mut m[i * k..(i + 1) * k]);
-            }
+            self.emit(i, batch);
         }
         Ok(())
     }
@@ -1320,12 +1469,12 @@ impl VecEnv for TradingEnv {
     }
 
     fn regime_label(&self, env: usize) -> Option<usize> {
-        self.market.regime(self.accounts.get(env)?.t)
+        self.market.regime(*self.acc.t.get(env)?)
     }
 
     fn save_state(&self) -> Option<String> {
         serde_json::to_string(&SavedState {
-            accounts: self.accounts.clone(),
+            accounts: (0..self.acc.t.len()).map(|i| self.acc.get(i)).collect(),
             shares: self.shares.clone(),
             scale: self.scale.clone(),
             rngs: self.rngs.clone(),
@@ -1352,13 +1501,31 @@ impl VecEnv for TradingEnv {
                 a.last_t, self.last_row
             )));
         }
-        self.accounts = s.accounts;
+        for (i, a) in s.accounts.into_iter().enumerate() {
+            self.acc.set(i, a);
+        }
         self.shares = s.shares;
         self.scale = s.scale;
         self.rngs = s.rngs;
         self.adversary = s.adversary;
         self.is_reset = true;
         Ok(())
+    }
+}
+
+multiversion! {
+    /// One step of every environment of a single-asset environment with discrete actions,
+    /// by blocks of [`LANES`] ([`TradingEnv::single_asset_block`]), compiled for the CPU's
+    /// widest vectors.
+    fn single_asset_steps(
+        env: &mut TradingEnv,
+        market: &Market,
+        actions: &[u32],
+        batch: &mut StepBatch,
+    ) {
+        for start in (0..env.config.num_envs).step_by(LANES) {
+            env.single_asset_block(market, start, actions, batch);
+        }
     }
 }
 

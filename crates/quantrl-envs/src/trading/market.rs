@@ -334,6 +334,22 @@ impl Market {
     pub fn close_all(&self) -> &[f64] {
         &self.close
     }
+    /// All open prices, row-major (the close prices where no open was given).
+    pub(crate) fn open_all(&self) -> &[f64] {
+        self.open.as_deref().unwrap_or(&self.close)
+    }
+    /// All features, row-major (`n_features` per row).
+    pub(crate) fn features_all(&self) -> &[f32] {
+        &self.features
+    }
+    /// All rolling standard deviations ([`Market::sigma`]), row-major.
+    pub(crate) fn sigma_all(&self) -> &[f64] {
+        &self.sigma
+    }
+    /// All rolling mean volumes ([`Market::adv`]), row-major, where volume exists.
+    pub(crate) fn adv_all(&self) -> Option<&[f64]> {
+        self.adv.as_deref()
+    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod costs;
 mod env;
 mod from_data;
 mod market;
+mod state;
 
 pub use actions::{PortfolioActions, PositionActions, WeightMapping, default_regimes};
 pub use costs::{CostBreakdown, CostModel};
