@@ -4,6 +4,8 @@
 use quantrl_core::{ConfigError, Space, check_positive};
 use serde::{Deserialize, Serialize};
 
+use super::kernels::exp_non_positive;
+
 /// Actions of a [`SingleAssetEnv`](crate::trading::SingleAssetEnv).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
@@ -224,6 +226,7 @@ impl ActionMap {
 
     /// Continuous action -> target weights (`out.len() == n_assets`); `scratch` has room for
     /// `n_assets + 1` values.
+    #[inline(always)]
     pub(crate) fn continuous_targets(&self, action: &[f32], out: &mut [f64], scratch: &mut [f64]) {
         match self {
             Self::Clamp { low, high } => {
@@ -253,22 +256,27 @@ impl ActionMap {
     }
 }
 
-/// Numerically stable softmax in place.
+/// Numerically stable softmax in place: the exponentials in one vectorizable pass
+/// ([`exp_non_positive`]), summed in order.
+#[inline(always)]
 pub(crate) fn softmax_in_place(x: &mut [f64]) {
     let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut sum = 0.0;
     for v in x.iter_mut() {
-        *v = (*v - m).exp();
-        sum += *v;
+        *v = exp_non_positive(*v - m);
+    }
+    let mut total = 0.0;
+    for v in x.iter() {
+        total += *v;
     }
     for v in x.iter_mut() {
-        *v /= sum;
+        *v /= total;
     }
 }
 
 /// Euclidean projection onto `{w >= 0, sum w = 1}` in place (Duchi et al. 2008), without
 /// allocating: the threshold is found by a sort-free scan, `O(n^2)` worst case, which beats a
 /// sort for the handful of assets of a portfolio.
+#[inline(always)]
 pub(crate) fn project_to_simplex(w: &mut [f64]) {
     // theta is the unique value with sum(max(w - theta, 0)) = 1. For each candidate pivot
     // w_j, the support {i: w_i >= w_j} gives theta_j = (sum_support - 1) / |support|; the
@@ -312,6 +320,18 @@ mod tests {
                 assert!((r[g].iter().sum::<f64>() - 1.0).abs() < 1e-12, "regime {g}");
             }
         }
+    }
+
+    #[test]
+    fn softmax_sums_to_one_and_orders_like_its_scores() {
+        let mut w = vec![-5.0, 5.0, 0.0, 1.0, -800.0];
+        softmax_in_place(&mut w);
+        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-15);
+        assert!(w[1] > w[3] && w[3] > w[2] && w[2] > w[0] && w[0] > w[4]);
+        assert_eq!(w[4], 0.0);
+        let (e5, e1) = (5.0f64.exp(), 1.0f64.exp());
+        let z = (-5.0f64).exp() + e5 + 1.0 + e1;
+        assert!((w[1] - e5 / z).abs() < 1e-15);
     }
 
     #[test]

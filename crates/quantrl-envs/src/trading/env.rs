@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::actions::{ActionMap, PortfolioActions, PositionActions};
 use super::costs::{CostBreakdown, CostModel};
+use super::kernels::{LANES, copy_floats, ln_ratio_batch, load_lanes, store_lanes};
 use super::market::Market;
 use super::state::{Account, Accounts, Infos};
 
@@ -252,114 +253,36 @@ impl Default for AdversaryControls {
 
 const NO_LEVEL: u32 = u32::MAX;
 
-/// Environments stepped together by the lane passes of a step ([`TradingEnv::finish_block`],
-/// the single-asset block): one AVX-512 vector of `f64`.
-const LANES: usize = 8;
-
-/// `ln(x)` for the ratio of consecutive NAVs: near 1 (the usual case) by the series
-/// `ln x = 2 atanh(u) = 2 (u + u^3/3 + u^5/5 + ...)`, `u = (x - 1) / (x + 1)`, which for
-/// `|u| < 0.05` (x within about 10% of 1) reaches double precision in eight terms; elsewhere
-/// libm. Branch-free on the common path so that [`ln_ratio_batch`] vectorizes.
-#[inline(always)]
-fn ln_ratio_series(x: f64) -> f64 {
-    let u = (x - 1.0) / (x + 1.0);
-    let u2 = u * u;
-    let p = 1.0 / 15.0;
-    let p = 1.0 / 13.0 + u2 * p;
-    let p = 1.0 / 11.0 + u2 * p;
-    let p = 1.0 / 9.0 + u2 * p;
-    let p = 1.0 / 7.0 + u2 * p;
-    let p = 1.0 / 5.0 + u2 * p;
-    let p = 1.0 / 3.0 + u2 * p;
-    let p = 1.0 + u2 * p;
-    2.0 * u * p
+/// Per-asset arrays of one environment's step ([`TradingEnv::advance`]).
+#[derive(Debug, Clone)]
+struct AssetScratch {
+    exec_price: Vec<f64>,
+    /// Shares bought (sold if negative).
+    order: Vec<f64>,
+    /// Position values (shares times a price).
+    value: Vec<f64>,
+    /// `|N(0, 1)|` draws of the random slippage (zero while it is off).
+    abs_z: Vec<f64>,
+    /// The volume of a market without volume.
+    zeros: Vec<f64>,
+    fee: Vec<f64>,
+    spread: Vec<f64>,
+    impact: Vec<f64>,
+    slippage: Vec<f64>,
 }
 
-/// Where [`ln_ratio_series`] is exact to double precision: `|x - 1| / (x + 1) < 0.05`.
-#[inline(always)]
-fn series_ok(x: f64) -> bool {
-    (x - 1.0).abs() < 0.05 * (x + 1.0)
-}
-
-/// `out[i] = ln(x[i])`: the series for every element in one vectorizable pass, then libm for
-/// the few outside its range. The logarithm is the longest dependency chain of a trading
-/// step; taken for all environments at once it costs a few nanoseconds each.
-#[inline(always)]
-fn ln_ratio_batch(x: &[f64], out: &mut [f64]) {
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = ln_ratio_series(v);
-    }
-    // Checked first so that the (rare) libm calls are not made for every element: the
-    // compiler may otherwise evaluate `ln` on all lanes and select.
-    if x.iter().all(|&v| series_ok(v)) {
-        return;
-    }
-    for (o, &v) in out.iter_mut().zip(x) {
-        if !series_ok(v) {
-            *o = v.ln();
-        }
-    }
-}
-
-/// Scalar form of [`ln_ratio_batch`] for tests.
-#[cfg(test)]
-fn ln_ratio(x: f64) -> f64 {
-    let mut out = [0.0];
-    ln_ratio_batch(&[x], &mut out);
-    out[0]
-}
-
-/// `dst = src` for float slices of equal length without a call to `memcpy` (whose call and
-/// size dispatch cost more than the copy for the few dozen floats of a feature window): whole
-/// blocks of 8, then one last block of 8 that overlaps the one before.
-#[inline(always)]
-fn copy_floats(dst: &mut [f32], src: &[f32]) {
-    const BLOCK: usize = 8;
-    let n = dst.len();
-    assert_eq!(n, src.len(), "copy_floats: lengths differ");
-    if n < BLOCK {
-        for (d, s) in dst.iter_mut().zip(src) {
-            *d = *s;
-        }
-        return;
-    }
-    let mut k = 0;
-    while k + BLOCK <= n {
-        let block: &[f32; BLOCK] = src[k..k + BLOCK].try_into().expect("a block");
-        dst[k..k + BLOCK].copy_from_slice(block);
-        k += BLOCK;
-    }
-    if k < n {
-        let block: &[f32; BLOCK] = src[n - BLOCK..].try_into().expect("a block");
-        dst[n - BLOCK..].copy_from_slice(block);
-    }
-}
-
-/// The first `m` elements of `src` as a lane array, `fill` in the lanes past `m` (neutral
-/// values that keep the lane arithmetic finite; they are never stored back).
-#[inline(always)]
-fn load_lanes<T: Copy>(src: &[T], fill: T) -> [T; LANES] {
-    match <&[T; LANES]>::try_from(src) {
-        Ok(full) => *full,
-        Err(_) => {
-            let mut out = [fill; LANES];
-            for (o, s) in out.iter_mut().zip(src) {
-                *o = *s;
-            }
-            out
-        }
-    }
-}
-
-/// Store the first `dst.len()` lanes.
-#[inline(always)]
-fn store_lanes<T: Copy>(dst: &mut [T], lanes: &[T; LANES]) {
-    match <&mut [T; LANES]>::try_from(&mut *dst) {
-        Ok(full) => *full = *lanes,
-        Err(_) => {
-            for (d, l) in dst.iter_mut().zip(lanes) {
-                *d = *l;
-            }
+impl AssetScratch {
+    fn new(n: usize) -> Self {
+        Self {
+            exec_price: vec![0.0; n],
+            order: vec![0.0; n],
+            value: vec![0.0; n],
+            abs_z: vec![0.0; n],
+            zeros: vec![0.0; n],
+            fee: vec![0.0; n],
+            spread: vec![0.0; n],
+            impact: vec![0.0; n],
+            slippage: vec![0.0; n],
         }
     }
 }
@@ -422,7 +345,8 @@ pub struct TradingEnv {
     target: Vec<f64>,
     current: Vec<f64>,
     scratch: Vec<f64>,
-    exec_price: Vec<f64>,
+    /// Per-asset scratch of [`Self::advance`].
+    assets: AssetScratch,
     ratio: Vec<f64>,
     log_ret: Vec<f64>,
     /// `cash / NAV` after the last step, for the observation.
@@ -539,7 +463,7 @@ impl TradingEnv {
             target: vec![0.0; n],
             current: vec![0.0; n],
             scratch: vec![0.0; n + 1],
-            exec_price: vec![0.0; n],
+            assets: AssetScratch::new(n),
             ratio: vec![1.0; e],
             log_ret: vec![0.0; e],
             cash_fraction: vec![1.0; e],
@@ -678,24 +602,23 @@ impl TradingEnv {
 
     /// The smallest NAV divided by (weights, NAV ratios): `1e-9` of the initial NAV, so a
     /// ruined book gives finite numbers.
-    #[inline]
+    #[inline(always)]
     fn nav_floor(&self) -> f64 {
         1e-9 * self.config.initial_nav
     }
 
     /// Current weights of environment `i` at bar `t`'s close, into `self.current`.
-    #[inline]
-    fn current_weights(&mut self, i: usize) -> f64 {
+    #[inline(always)]
+    fn current_weights(&mut self, i: usize) {
         let n = self.n_assets;
-        let close = self.market.close(self.acc.t[i]);
+        let close = &self.market.close(self.acc.t[i])[..n];
         let inv_nav = 1.0 / self.acc.nav[i].max(self.nav_floor());
-        let mut gross = 0.0;
+        let shares = &self.shares[i * n..(i + 1) * n];
+        let scale = &self.scale[i * n..(i + 1) * n];
+        let current = &mut self.current[..n];
         for a in 0..n {
-            let w = self.shares[i * n + a] * close[a] * self.scale[i * n + a] * inv_nav;
-            self.current[a] = w;
-            gross += w.abs();
+            current[a] = shares[a] * close[a] * scale[a] * inv_nav;
         }
-        gross
     }
 
     /// Environment `i`'s observation into `out`. `stepped`: the account is as its last step
@@ -815,6 +738,7 @@ impl TradingEnv {
     }
 
     /// Apply limits to a continuous target in `self.target` (current weights at `self.current`).
+    #[inline(always)]
     fn limit_continuous_target(&mut self, i: usize) {
         let l = self.config.limits;
         if let Some(cap) = l.max_abs_weight {
@@ -851,19 +775,26 @@ impl TradingEnv {
     }
 
     /// First half of a step of environment `i` (`trade`: whether `self.target` holds a
-    /// target to trade to): trade, pay costs, mark the book. Returns
-    /// the NAV ratio `max(NAV, floor) / NAV_prev` whose logarithm [`Self::finish_lanes`] needs
-    /// (the logarithms of all environments are taken together, vectorized, in between).
+    /// target to trade to): trade, pay costs, mark the book. Returns the NAV ratio
+    /// `max(NAV, floor) / NAV_prev` whose logarithm [`Self::finish_block`] needs (the
+    /// logarithms of all environments are taken together, vectorized, in between).
+    ///
+    /// The per-asset arithmetic (execution prices, orders, cost components, position values)
+    /// runs as loops over assets that vectorize; the sums over assets are then taken one asset
+    /// after another, in asset order, so they do not depend on the vector width.
+    #[inline(always)]
     fn advance(&mut self, market: &Market, i: usize, trade: bool) -> f64 {
         let n = self.n_assets;
         let floor = self.nav_floor();
-        let c = &self.config.costs;
+        let c = self.config.costs;
         let adv = self.adversary[i];
         let mut acc = self.acc.get(i);
         let t = acc.t;
         let tn = t + 1;
-        let close_t = market.close(t);
-        let close_n = market.close(tn);
+        // Every per-asset slice cut to `n` once, so the loops below carry no bounds checks
+        // and vectorize.
+        let close_t = &market.close(t)[..n];
+        let close_n = &market.close(tn)[..n];
         let shares = &mut self.shares[i * n..(i + 1) * n];
         let scale = &mut self.scale[i * n..(i + 1) * n];
         if adv.volatility != 1.0 {
@@ -873,85 +804,105 @@ impl TradingEnv {
         }
         let raw_exec = match self.config.execution {
             ExecutionPrice::NextClose => close_n,
-            ExecutionPrice::NextOpen => market.open(tn),
+            ExecutionPrice::NextOpen => &market.open(tn)[..n],
         };
-        let mut nav_exec = acc.cash;
+        let s = &mut self.assets;
+        let exec = &mut s.exec_price[..n];
+        let value = &mut s.value[..n];
         for a in 0..n {
-            self.exec_price[a] = raw_exec[a] * scale[a];
-            nav_exec += shares[a] * self.exec_price[a];
+            exec[a] = raw_exec[a] * scale[a];
+            value[a] = shares[a] * exec[a];
         }
-        let mut costs = CostBreakdown::default();
-        let mut traded = 0.0;
+        let mut nav_exec = acc.cash;
+        for &v in value.iter() {
+            nav_exec += v;
+        }
         // Written without a branch on whether this environment trades (actions are close to
         // random early in training): holding is a trade of exactly zero shares, which costs
         // exactly zero.
         let trade = trade && nav_exec > 0.0 && market.tradable(tn);
-        let sigma = market.sigma(t);
-        let adv_vol = market.adv(t);
-        let slippage = c.slippage_bps_std > 0.0;
-        let record = !self.fills.is_empty();
+        let order = &mut s.order[..n];
+        let target = &self.target[..n];
         for a in 0..n {
-            let p = self.exec_price[a];
-            let wanted = self.target[a] * nav_exec / p;
+            let wanted = target[a] * nav_exec / exec[a];
             let target_shares = if trade { wanted } else { shares[a] };
-            let q = target_shares - shares[a];
-            let abs_z = if slippage && q != 0.0 {
-                self.rngs[i].normal().abs()
-            } else {
-                0.0
-            };
-            if record {
-                // The same additions as below, one asset at a time (x + 0 == x, so the
-                // step's totals are bit for bit those of the unrecorded path).
-                let mut one = CostBreakdown::default();
-                c.add_trade(
-                    q,
-                    p,
-                    sigma[a],
-                    adv_vol.map(|v| v[a]),
-                    abs_z,
-                    adv.spread,
-                    adv.impact,
-                    &mut one,
-                );
-                costs.fee += one.fee;
-                costs.spread += one.spread;
-                costs.impact += one.impact;
-                costs.slippage += one.slippage;
-                self.fills[i * n + a] = Fill {
-                    shares: q,
-                    price: p,
-                    costs: one,
-                };
-            } else {
-                c.add_trade(
-                    q,
-                    p,
-                    sigma[a],
-                    adv_vol.map(|v| v[a]),
-                    abs_z,
-                    adv.spread,
-                    adv.impact,
-                    &mut costs,
-                );
-            }
-            acc.cash -= q * p;
-            traded += q.abs() * p;
+            order[a] = target_shares - shares[a];
             shares[a] = target_shares;
         }
+        let abs_z = &mut s.abs_z[..n];
+        if c.slippage_bps_std > 0.0 {
+            // Draws only for the orders placed, in asset order.
+            for a in 0..n {
+                abs_z[a] = if order[a] != 0.0 {
+                    self.rngs[i].normal().abs()
+                } else {
+                    0.0
+                };
+            }
+        }
+        let sigma = &market.sigma(t)[..n];
+        let (fee, spread) = (&mut s.fee[..n], &mut s.spread[..n]);
+        let (impact, slippage) = (&mut s.impact[..n], &mut s.slippage[..n]);
+        // No volume and zero volume both take the fallback impact of `trade_costs`.
+        let volume = match market.adv(t) {
+            Some(v) => &v[..n],
+            None => &s.zeros[..n],
+        };
+        for a in 0..n {
+            let one = c.trade_costs(
+                order[a],
+                exec[a],
+                sigma[a],
+                Some(volume[a]),
+                abs_z[a],
+                adv.spread,
+                adv.impact,
+            );
+            fee[a] = one.fee;
+            spread[a] = one.spread;
+            impact[a] = one.impact;
+            slippage[a] = one.slippage;
+        }
+        if !self.fills.is_empty() {
+            for a in 0..n {
+                self.fills[i * n + a] = Fill {
+                    shares: order[a],
+                    price: exec[a],
+                    costs: CostBreakdown {
+                        fee: fee[a],
+                        spread: spread[a],
+                        impact: impact[a],
+                        slippage: slippage[a],
+                        ..Default::default()
+                    },
+                };
+            }
+        }
+        // Sums over assets one asset after another, in asset order: the seven running sums
+        // of one loop overlap, which beats vector reductions at a few dozen assets.
+        let mut costs = CostBreakdown::default();
+        let mut traded = 0.0;
         let mut short_notional = 0.0;
         for a in 0..n {
-            short_notional += (-shares[a]).max(0.0) * self.exec_price[a];
+            costs.fee += fee[a];
+            costs.spread += spread[a];
+            costs.impact += impact[a];
+            costs.slippage += slippage[a];
+            acc.cash -= order[a] * exec[a];
+            traded += order[a].abs() * exec[a];
+            short_notional += (-shares[a]).max(0.0) * exec[a];
         }
         acc.cash -= costs.fee + costs.spread + costs.impact + costs.slippage;
         c.add_holding(short_notional, acc.cash, &mut costs);
         acc.cash -= costs.borrow + costs.financing;
 
+        for a in 0..n {
+            value[a] = shares[a] * close_n[a] * scale[a];
+        }
         let nav_prev = acc.nav;
         let mut nav = acc.cash;
         let mut gross = 0.0;
-        for a in 0..n {
-            let v = shares[a] * close_n[a] * scale[a];
+        for &v in value.iter() {
             nav += v;
             gross += v.abs();
         }
@@ -974,8 +925,11 @@ impl TradingEnv {
                 reward: 0.0,
             },
         );
-        for a in 0..n {
-            self.info_weights[i * n + a] = shares[a] * close_n[a] * scale[a] * inv_nav;
+        for (w, &v) in self.info_weights[i * n..(i + 1) * n]
+            .iter_mut()
+            .zip(value.iter())
+        {
+            *w = v * inv_nav;
         }
         acc.nav = nav;
         acc.t = tn;
@@ -1304,6 +1258,58 @@ impl TradingEnv {
         }
     }
 
+    /// A step of every environment one at a time (portfolios, continuous actions, recorded
+    /// fills, random slippage), then the logarithms, rewards and terminations by blocks.
+    #[inline(always)]
+    fn general_step(&mut self, market: &Market, actions: Actions<'_>, batch: &mut StepBatch) {
+        let n = self.n_assets;
+        let dim = self.action_space.flat_dim();
+        for i in 0..self.config.num_envs {
+            let trade = match actions {
+                Actions::Discrete(a) => {
+                    let level = a[i];
+                    if level == self.acc.level[i] {
+                        false
+                    } else {
+                        let ActionMap::Levels { allocations, .. } = &self.map else {
+                            unreachable!()
+                        };
+                        self.target.copy_from_slice(
+                            &allocations[level as usize * n..(level as usize + 1) * n],
+                        );
+                        if self.market.tradable(self.acc.t[i] + 1) {
+                            self.acc.level[i] = level;
+                        }
+                        true
+                    }
+                }
+                Actions::Continuous(a) => {
+                    self.map.continuous_targets(
+                        &a[i * dim..(i + 1) * dim],
+                        &mut self.target,
+                        &mut self.scratch,
+                    );
+                    self.current_weights(i);
+                    self.limit_continuous_target(i);
+                    true
+                }
+            };
+            self.ratio[i] = self.advance(market, i, trade);
+        }
+        ln_ratio_batch(&self.ratio, &mut self.log_ret);
+        for start in (0..self.config.num_envs).step_by(LANES) {
+            let envs = start..(start + LANES).min(self.config.num_envs);
+            let nav = load_lanes(&self.acc.nav[envs.clone()], 1.0);
+            let cash = load_lanes(&self.acc.cash[envs.clone()], 0.0);
+            let ratio = load_lanes(&self.ratio[envs.clone()], 1.0);
+            let log_ret = load_lanes(&self.log_ret[envs], 0.0);
+            self.finish_block(start, &nav, &cash, &ratio, &log_ret, batch);
+        }
+        for i in 0..self.config.num_envs {
+            self.emit(i, batch);
+        }
+    }
+
     fn check_actions(&self, actions: &Actions<'_>) -> Result<(), EnvError> {
         let e = self.config.num_envs;
         let d = self.action_space.flat_dim();
@@ -1376,7 +1382,6 @@ impl VecEnv for TradingEnv {
             return Err(EnvError::NotReset);
         }
         self.check_actions(&actions)?;
-        let n = self.n_assets;
         let k = self.action_space.mask_len().unwrap_or(0);
         // Validate every action before touching any account, so an error changes nothing.
         match actions {
@@ -1409,57 +1414,12 @@ impl VecEnv for TradingEnv {
                 }
             }
         }
-        let dim = self.action_space.flat_dim();
         let market = Arc::clone(&self.market);
-        if let Actions::Discrete(a) = actions
-            && self.lanes_apply()
-        {
-            single_asset_steps(self, &market, a, batch);
-            return Ok(());
-        }
-        for i in 0..self.config.num_envs {
-            let trade = match actions {
-                Actions::Discrete(a) => {
-                    let level = a[i];
-                    if level == self.acc.level[i] {
-                        false
-                    } else {
-                        let ActionMap::Levels { allocations, .. } = &self.map else {
-                            unreachable!()
-                        };
-                        self.target.copy_from_slice(
-                            &allocations[level as usize * n..(level as usize + 1) * n],
-                        );
-                        if self.market.tradable(self.acc.t[i] + 1) {
-                            self.acc.level[i] = level;
-                        }
-                        true
-                    }
-                }
-                Actions::Continuous(a) => {
-                    self.map.continuous_targets(
-                        &a[i * dim..(i + 1) * dim],
-                        &mut self.target,
-                        &mut self.scratch,
-                    );
-                    self.current_weights(i);
-                    self.limit_continuous_target(i);
-                    true
-                }
-            };
-            self.ratio[i] = self.advance(&market, i, trade);
-        }
-        ln_ratio_batch(&self.ratio, &mut self.log_ret);
-        for start in (0..self.config.num_envs).step_by(LANES) {
-            let envs = start..(start + LANES).min(self.config.num_envs);
-            let nav = load_lanes(&self.acc.nav[envs.clone()], 1.0);
-            let cash = load_lanes(&self.acc.cash[envs.clone()], 0.0);
-            let ratio = load_lanes(&self.ratio[envs.clone()], 1.0);
-            let log_ret = load_lanes(&self.log_ret[envs], 0.0);
-            self.finish_block(start, &nav, &cash, &ratio, &log_ret, batch);
-        }
-        for i in 0..self.config.num_envs {
-            self.emit(i, batch);
+        match actions {
+            Actions::Discrete(a) if self.lanes_apply() => {
+                single_asset_steps(self, &market, a, batch);
+            }
+            _ => general_steps(self, &market, actions, batch),
         }
         Ok(())
     }
@@ -1678,21 +1638,15 @@ impl PortfolioEnv {
 
 delegate_env!(PortfolioEnv);
 
-#[cfg(test)]
-mod tests {
-    use super::ln_ratio;
-
-    #[test]
-    fn ln_ratio_matches_libm() {
-        let mut worst = 0.0f64;
-        for k in 0..200_001 {
-            let x = 0.5 + k as f64 * 1e-5;
-            let (a, b) = (ln_ratio(x), x.ln());
-            worst = worst.max((a - b).abs() / b.abs().max(1e-300));
-            assert!((a - b).abs() <= 4.0 * f64::EPSILON * b.abs().max(f64::MIN_POSITIVE));
-        }
-        assert!(worst < 1e-15, "{worst}");
-        assert_eq!(ln_ratio(1.0), 0.0);
-        assert_eq!(ln_ratio(1e-9), 1e-9f64.ln());
+multiversion! {
+    /// [`TradingEnv::general_step`] compiled for the CPU's widest vectors (the per-asset loops
+    /// of a portfolio step, the softmax, the observation copy).
+    fn general_steps(
+        env: &mut TradingEnv,
+        market: &Market,
+        actions: Actions<'_>,
+        batch: &mut StepBatch,
+    ) {
+        env.general_step(market, actions, batch)
     }
 }

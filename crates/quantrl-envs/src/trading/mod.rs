@@ -22,6 +22,7 @@ mod actions;
 mod costs;
 mod env;
 mod from_data;
+mod kernels;
 mod market;
 mod state;
 

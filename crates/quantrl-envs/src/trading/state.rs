@@ -45,7 +45,7 @@ macro_rules! soa {
             }
 
             /// Environment `i`'s record.
-            #[inline]
+            #[inline(always)]
             pub fn get(&self, i: usize) -> $record {
                 let mut value = $record::default();
                 $(soa!(@set value, $field $(, $path)?) = self.$field[i];)*
@@ -53,7 +53,7 @@ macro_rules! soa {
             }
 
             /// Set environment `i`'s record.
-            #[inline]
+            #[inline(always)]
             pub fn set(&mut self, i: usize, value: $record) {
                 $(self.$field[i] = soa!(@get value, $field $(, $path)?);)*
             }
