@@ -255,7 +255,7 @@ fn main() {
             "| single_asset_raw_steps | window 10, 2 features, 3 levels, 64 envs, median of 5 | {med:.0} |"
         );
     }
-    if wanted("portfolio20_raw_steps") {
+    if wanted("portfolio20_raw_steps softmax regimes") {
         let market = synthetic_market(20);
         for (label, actions) in [
             ("softmax weights", PortfolioActions::default()),
@@ -264,6 +264,10 @@ fn main() {
                 PortfolioActions::Regimes { allocations: None },
             ),
         ] {
+            // `-- softmax` or `-- regimes` runs one of the two rows.
+            if !wanted(&format!("portfolio20_raw_steps {label}")) {
+                continue;
+            }
             let med = median_of(5, || {
                 let env = PortfolioEnv::new(
                     market.clone(),

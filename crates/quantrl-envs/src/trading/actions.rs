@@ -225,7 +225,7 @@ impl ActionMap {
     }
 
     /// Continuous action -> target weights (`out.len() == n_assets`); `scratch` has room for
-    /// `n_assets + 1` values.
+    /// `n_assets + 1` values (room for more lets the softmax run on whole vectors).
     #[inline(always)]
     pub(crate) fn continuous_targets(&self, action: &[f32], out: &mut [f64], scratch: &mut [f64]) {
         match self {
@@ -239,13 +239,19 @@ impl ActionMap {
                 leverage,
                 max_weight,
             } => {
-                let s = &mut scratch[..action.len()];
-                for (x, &a) in s.iter_mut().zip(action) {
+                let (scores, rest) = scratch.split_at_mut(action.len());
+                for (x, &a) in scores.iter_mut().zip(action) {
                     *x = a as f64;
                 }
+                rest.fill(f64::NEG_INFINITY);
                 match mapping {
-                    WeightMapping::Softmax => softmax_in_place(s),
-                    WeightMapping::SimplexProjection => project_to_simplex(s),
+                    // Over the whole scratch: the scores past the action are `-inf` (their
+                    // weights exactly 0, added last), so every pass runs on whole vectors and
+                    // the weights are those of the action's scores alone, bit for bit.
+                    WeightMapping::Softmax => softmax_in_place(scratch),
+                    WeightMapping::SimplexProjection => {
+                        project_to_simplex(&mut scratch[..action.len()])
+                    }
                 }
                 for (o, &w) in out.iter_mut().zip(scratch.iter()) {
                     *o = (w * leverage).min(*max_weight);

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::actions::{ActionMap, PortfolioActions, PositionActions};
 use super::costs::{CostBreakdown, CostModel};
-use super::kernels::{LANES, copy_floats, ln_ratio_batch, load_lanes, store_lanes};
+use super::kernels::{LANES, copy_floats, ln_ratio_batch, load_lanes, padded, store_lanes};
 use super::market::Market;
 use super::state::{Account, Accounts, Infos};
 
@@ -462,7 +462,7 @@ impl TradingEnv {
             fills: Vec::new(),
             target: vec![0.0; n],
             current: vec![0.0; n],
-            scratch: vec![0.0; n + 1],
+            scratch: vec![f64::NEG_INFINITY; padded(n + 1)],
             assets: AssetScratch::new(n),
             ratio: vec![1.0; e],
             log_ret: vec![0.0; e],
@@ -737,7 +737,8 @@ impl TradingEnv {
         }
     }
 
-    /// Apply limits to a continuous target in `self.target` (current weights at `self.current`).
+    /// Apply limits to a continuous target in `self.target` (the current weights, where a limit
+    /// needs them, into `self.current`).
     #[inline(always)]
     fn limit_continuous_target(&mut self, i: usize) {
         let l = self.config.limits;
@@ -746,6 +747,12 @@ impl TradingEnv {
                 *w = w.clamp(-cap, cap);
             }
         }
+        let risk_limited = l.max_drawdown.is_some() || l.max_vol_per_year.is_some();
+        if !risk_limited && l.max_gross.is_none() && l.max_turnover.is_none() {
+            // Nothing else to enforce, and nothing needs the current weights.
+            return;
+        }
+        self.current_weights(i);
         let gross: f64 = self.target.iter().map(|x| x.abs()).sum();
         let mut allowed_gross = l.max_gross.unwrap_or(f64::INFINITY);
         if self.risk_breached(i) {
@@ -1289,7 +1296,6 @@ impl TradingEnv {
                         &mut self.target,
                         &mut self.scratch,
                     );
-                    self.current_weights(i);
                     self.limit_continuous_target(i);
                     true
                 }

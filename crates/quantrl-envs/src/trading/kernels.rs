@@ -165,6 +165,12 @@ const INV_FACTORIAL: [f64; 13] = {
     out
 };
 
+/// `n` rounded up to whole lane blocks ([`LANES`]).
+#[inline(always)]
+pub(crate) fn padded(n: usize) -> usize {
+    n.next_multiple_of(LANES)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
