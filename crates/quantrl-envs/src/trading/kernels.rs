@@ -133,8 +133,8 @@ pub(crate) fn store_lanes<T: Copy>(dst: &mut [T], lanes: &[T; LANES]) {
 /// subnormal) it returns 0, as it does for `x = -inf`. NaN stays NaN.
 #[inline(always)]
 pub(crate) fn exp_non_positive(x: f64) -> f64 {
-    const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
-    const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+    const LN2_HI: f64 = 0.693_147_180_369_123_8;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
     /// `1.5 * 2^52`: adding it rounds a double of magnitude below `2^51` to an integer.
     const ROUND: f64 = 6_755_399_441_055_744.0;
     let underflow = x < -708.0;
