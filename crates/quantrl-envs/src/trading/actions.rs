@@ -4,7 +4,7 @@
 use quantrl_core::{ConfigError, Space, check_positive};
 use serde::{Deserialize, Serialize};
 
-use super::kernels::exp_non_positive;
+use super::kernels::{LANES, exp_non_positive};
 
 /// Actions of a [`SingleAssetEnv`](crate::trading::SingleAssetEnv).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -262,21 +262,56 @@ impl ActionMap {
     }
 }
 
-/// Numerically stable softmax in place: the exponentials in one vectorizable pass
-/// ([`exp_non_positive`]), summed in order.
+/// Numerically stable softmax in place: the maximum and the sum of the exponentials by
+/// [`LANES`] running lanes (whole vectors, no dependency chain through every element), the
+/// exponentials in one vectorizable pass ([`exp_non_positive`]). NaN scores are ignored by
+/// the maximum, as `f64::max` ignores them (the environments refuse non-finite actions).
 #[inline(always)]
 pub(crate) fn softmax_in_place(x: &mut [f64]) {
-    let m = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut lanes = [f64::NEG_INFINITY; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for c in &mut chunks {
+        for j in 0..LANES {
+            lanes[j] = if c[j] > lanes[j] { c[j] } else { lanes[j] };
+        }
+    }
+    let mut m = f64::NEG_INFINITY;
+    for &v in lanes.iter().chain(chunks.remainder()) {
+        m = if v > m { v } else { m };
+    }
     for v in x.iter_mut() {
         *v = exp_non_positive(*v - m);
     }
-    let mut total = 0.0;
-    for v in x.iter() {
-        total += *v;
-    }
+    // One division, then products (within an ulp of dividing each weight).
+    let inv_total = 1.0 / lane_sum(x);
     for v in x.iter_mut() {
-        *v /= total;
+        *v *= inv_total;
     }
+}
+
+/// The sum of `x` by [`LANES`] running sums (element `k` into lane `k % LANES`), the lanes
+/// then added pairwise: a fixed order whatever the vector width, and a dependency chain a
+/// `LANES`-th as long as an in-order sum.
+#[inline(always)]
+pub(crate) fn lane_sum(x: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for c in &mut chunks {
+        for j in 0..LANES {
+            lanes[j] += c[j];
+        }
+    }
+    for (l, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+        *l += v;
+    }
+    let mut width = LANES / 2;
+    while width > 0 {
+        for j in 0..width {
+            lanes[j] += lanes[j + width];
+        }
+        width /= 2;
+    }
+    lanes[0]
 }
 
 /// Euclidean projection onto `{w >= 0, sum w = 1}` in place (Duchi et al. 2008), without

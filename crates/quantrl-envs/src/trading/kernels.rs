@@ -5,6 +5,7 @@
 
 /// Environments stepped together by the lane passes of a step: one AVX-512 vector of `f64`.
 pub(crate) const LANES: usize = 8;
+const _: () = assert!(LANES.is_power_of_two(), "lane sums add lanes pairwise");
 
 /// `ln(x)` for the ratio of consecutive NAVs: near 1 (the usual case) by the series
 /// `ln x = 2 atanh(u) = 2 (u + u^3/3 + u^5/5 + ...)`, `u = (x - 1) / (x + 1)`, which for
