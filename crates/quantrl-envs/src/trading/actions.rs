@@ -4,7 +4,7 @@
 use quantrl_core::{ConfigError, Space, check_positive};
 use serde::{Deserialize, Serialize};
 
-use super::kernels::{LANES, exp_non_positive};
+use super::kernels::{LANES, exp_non_positive, lane_sum};
 
 /// Actions of a [`SingleAssetEnv`](crate::trading::SingleAssetEnv).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -287,31 +287,6 @@ pub(crate) fn softmax_in_place(x: &mut [f64]) {
     for v in x.iter_mut() {
         *v *= inv_total;
     }
-}
-
-/// The sum of `x` by [`LANES`] running sums (element `k` into lane `k % LANES`), the lanes
-/// then added pairwise: a fixed order whatever the vector width, and a dependency chain a
-/// `LANES`-th as long as an in-order sum.
-#[inline(always)]
-pub(crate) fn lane_sum(x: &[f64]) -> f64 {
-    let mut lanes = [0.0f64; LANES];
-    let mut chunks = x.chunks_exact(LANES);
-    for c in &mut chunks {
-        for j in 0..LANES {
-            lanes[j] += c[j];
-        }
-    }
-    for (l, &v) in lanes.iter_mut().zip(chunks.remainder()) {
-        *l += v;
-    }
-    let mut width = LANES / 2;
-    while width > 0 {
-        for j in 0..width {
-            lanes[j] += lanes[j + width];
-        }
-        width /= 2;
-    }
-    lanes[0]
 }
 
 /// Euclidean projection onto `{w >= 0, sum w = 1}` in place (Duchi et al. 2008), without

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::actions::{ActionMap, PortfolioActions, PositionActions};
 use super::costs::{CostBreakdown, CostModel};
-use super::kernels::{LANES, copy_floats, ln_ratio_batch, load_lanes, padded, store_lanes};
+use super::kernels::{
+    LANES, abs_sum4, copy_floats, ln_ratio_batch, load_lanes, padded, store_lanes, sum4,
+};
 use super::market::Market;
 use super::state::{Account, Accounts, Infos};
 
@@ -820,10 +822,7 @@ impl TradingEnv {
             exec[a] = raw_exec[a] * scale[a];
             value[a] = shares[a] * exec[a];
         }
-        let mut nav_exec = acc.cash;
-        for &v in value.iter() {
-            nav_exec += v;
-        }
+        let nav_exec = acc.cash + sum4(value);
         // Written without a branch on whether this environment trades (actions are close to
         // random early in training): holding is a trade of exactly zero shares, which costs
         // exactly zero.
@@ -886,7 +885,7 @@ impl TradingEnv {
             }
         }
         // Sums over assets one asset after another, in asset order: the seven running sums
-        // of one loop overlap, which beats vector reductions at a few dozen assets.
+        // of one loop overlap (four running sums each, or sums by lanes, measured slower).
         let mut costs = CostBreakdown::default();
         let mut traded = 0.0;
         let mut short_notional = 0.0;
@@ -907,12 +906,8 @@ impl TradingEnv {
             value[a] = shares[a] * close_n[a] * scale[a];
         }
         let nav_prev = acc.nav;
-        let mut nav = acc.cash;
-        let mut gross = 0.0;
-        for &v in value.iter() {
-            nav += v;
-            gross += v.abs();
-        }
+        let nav = acc.cash + sum4(value);
+        let gross = abs_sum4(value);
         let inv_nav = 1.0 / nav.max(floor);
         self.info.set(
             i,

@@ -96,6 +96,64 @@ pub(crate) fn copy_blocks<const BLOCK: usize>(dst: &mut [f32], src: &[f32]) {
     }
 }
 
+/// The sum of `x` by [`LANES`] running sums (element `k` into lane `k % LANES`), the lanes
+/// then added pairwise: a fixed order whatever the vector width, and a dependency chain a
+/// `LANES`-th as long as an in-order sum.
+#[inline(always)]
+pub(crate) fn lane_sum(x: &[f64]) -> f64 {
+    let mut lanes = [0.0f64; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for c in &mut chunks {
+        for j in 0..LANES {
+            lanes[j] += c[j];
+        }
+    }
+    for (l, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+        *l += v;
+    }
+    let mut width = LANES / 2;
+    while width > 0 {
+        for j in 0..width {
+            lanes[j] += lanes[j + width];
+        }
+        width /= 2;
+    }
+    lanes[0]
+}
+
+/// The sum of `x` by four running sums (element `k` into sum `k % 4`), added as
+/// `(s0 + s1) + (s2 + s3)`: a fixed order, a dependency chain a quarter as long.
+#[inline(always)]
+pub(crate) fn sum4(x: &[f64]) -> f64 {
+    let mut s = [0.0f64; 4];
+    let mut chunks = x.chunks_exact(4);
+    for c in &mut chunks {
+        for j in 0..4 {
+            s[j] += c[j];
+        }
+    }
+    for (l, &v) in s.iter_mut().zip(chunks.remainder()) {
+        *l += v;
+    }
+    (s[0] + s[1]) + (s[2] + s[3])
+}
+
+/// [`sum4`] of the absolute values.
+#[inline(always)]
+pub(crate) fn abs_sum4(x: &[f64]) -> f64 {
+    let mut s = [0.0f64; 4];
+    let mut chunks = x.chunks_exact(4);
+    for c in &mut chunks {
+        for j in 0..4 {
+            s[j] += c[j].abs();
+        }
+    }
+    for (l, &v) in s.iter_mut().zip(chunks.remainder()) {
+        *l += v.abs();
+    }
+    (s[0] + s[1]) + (s[2] + s[3])
+}
+
 /// The first `m` elements of `src` as a lane array, `fill` in the lanes past `m` (neutral
 /// values that keep the lane arithmetic finite; they are never stored back).
 #[inline(always)]
@@ -175,6 +233,36 @@ pub(crate) fn padded(n: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_sums_add_in_their_stated_order() {
+        for n in 0..=21 {
+            // Exact small integers: every order gives the same sum.
+            let x: Vec<f64> = (0..n).map(|k| (k * 7 % 11) as f64 - 5.0).collect();
+            let exact: f64 = x.iter().sum();
+            assert_eq!(lane_sum(&x), exact, "lane_sum, n = {n}");
+            assert_eq!(sum4(&x), exact, "sum4, n = {n}");
+            let abs: f64 = x.iter().map(|v| v.abs()).sum();
+            assert_eq!(abs_sum4(&x), abs, "abs_sum4, n = {n}");
+        }
+        // The order shows where rounding does: 1e16 + 1 + 1 rounds each 1 away in sequence,
+        // while sum4 adds the two ones first (elements 1 and 5 share a running sum).
+        let mut x = vec![0.0; 6];
+        x[0] = 1e16;
+        x[1] = 1.0;
+        x[5] = 1.0;
+        assert_eq!(sum4(&x), 1e16 + 2.0);
+        assert_eq!(x.iter().fold(0.0, |s, v| s + v), 1e16);
+        // lane_sum: elements 0 and 8 share lane 0; lanes are then added pairwise.
+        let mut y = vec![0.0; 9];
+        y[0] = 1e16;
+        y[4] = 1.0;
+        y[8] = -1e16;
+        assert_eq!(lane_sum(&y), 1.0);
+        // A single element is itself, bit for bit (the single-asset path relies on it).
+        assert_eq!(sum4(&[0.1]), 0.1);
+        assert_eq!(lane_sum(&[0.1]), 0.1);
+    }
 
     #[test]
     fn ln_ratio_matches_libm() {
