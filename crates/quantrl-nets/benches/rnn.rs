@@ -9,7 +9,8 @@
 //! - `step_*_b8`: one inference step at batch 8 (no autodiff).
 //! - `gru_policy_*`: a GRU policy (64 inputs, 256 hidden, 16 logits through a linear head), one
 //!   decision at batch 1 (latency) and at batch 256 (throughput), no autodiff; through Burn
-//!   (`decision_b*`) and through host snapshots of the same weights (`host_decision_b*`).
+//!   (`decision_b*`), through host snapshots of the same weights (`host_decision_b*`) and
+//!   through host snapshots with the weights rounded to bfloat16 (`host_bf16_decision_b*`).
 
 use std::hint::black_box;
 
@@ -134,24 +135,28 @@ fn policy(c: &mut Criterion) {
             })
         });
     }
-    // The same policy as host snapshots (weights copied once to plain slices).
+    // The same policy as host snapshots (weights copied once to plain slices), in f32 and
+    // with the weights rounded to bfloat16.
     let (hg, hl) = (
         HostGru::from_gru(&net.gru),
         HostLinear::from_linear(&net.head),
     );
-    for batch in [1usize, 256] {
-        let obs: Vec<f32> = (0..batch * 64).map(|i| (i as f32 * 0.37).sin()).collect();
-        let starts = vec![false; batch];
-        let mut state = hg.initial_state(batch);
-        let (mut h, mut logits) = (vec![0f32; batch * 256], vec![0f32; batch * 16]);
-        group.throughput(Throughput::Elements(batch as u64));
-        group.bench_function(format!("host_decision_b{batch}"), |b| {
-            b.iter(|| {
-                hg.step(black_box(&obs), &mut state, &starts, &mut h);
-                hl.forward(&h, &mut logits);
-                black_box(logits[0])
-            })
-        });
+    let (bg, bl) = (hg.with_bf16_weights(), hl.with_bf16_weights());
+    for (name, g, l) in [("host", &hg, &hl), ("host_bf16", &bg, &bl)] {
+        for batch in [1usize, 256] {
+            let obs: Vec<f32> = (0..batch * 64).map(|i| (i as f32 * 0.37).sin()).collect();
+            let starts = vec![false; batch];
+            let mut state = g.initial_state(batch);
+            let (mut h, mut logits) = (vec![0f32; batch * 256], vec![0f32; batch * 16]);
+            group.throughput(Throughput::Elements(batch as u64));
+            group.bench_function(format!("{name}_decision_b{batch}"), |b| {
+                b.iter(|| {
+                    g.step(black_box(&obs), &mut state, &starts, &mut h);
+                    l.forward(&h, &mut logits);
+                    black_box(logits[0])
+                })
+            });
+        }
     }
     group.finish();
     black_box(net.gru.num_params());

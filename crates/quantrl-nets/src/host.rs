@@ -11,7 +11,7 @@ use burn::nn::Linear;
 use burn::tensor::{Tensor, backend::Backend};
 
 use crate::fastmath;
-use crate::gemm::{gemm_acc, gemv_acc};
+use crate::gemm::{gemm_acc, gemv_acc, gemv_acc_bf16, pack_bf16_pairs, unpack_bf16_pairs};
 use crate::host_mlp::param_values;
 use crate::rnn::Gru;
 use quantrl_core::multiversion;
@@ -40,6 +40,7 @@ fn weight<B: Backend>(w: Tensor<B, 2>) -> Weight {
     let [d_in, d_out] = w.dims();
     Weight {
         rows: param_values(w),
+        bf16: None,
         d_in,
         d_out,
     }
@@ -50,6 +51,10 @@ fn weight<B: Backend>(w: Tensor<B, 2>) -> Weight {
 struct Weight {
     /// `[d_in][d_out]`.
     rows: Vec<f32>,
+    /// `rows` rounded to bfloat16 and packed by pairs of rows (`gemm::pack_bf16_pairs`), in
+    /// a reduced-precision snapshot (`rows` then hold the same values widened, for the
+    /// blocked product): single decisions stream these.
+    bf16: Option<Vec<u32>>,
     d_in: usize,
     d_out: usize,
 }
@@ -59,6 +64,17 @@ struct Weight {
 const BATCHED: usize = 8;
 
 impl Weight {
+    /// This weight rounded to bfloat16 (see [`HostGru::with_bf16_weights`]).
+    fn to_bf16(&self) -> Self {
+        let packed = pack_bf16_pairs(&self.rows, self.d_in, self.d_out);
+        Self {
+            rows: unpack_bf16_pairs(&packed, self.d_in, self.d_out),
+            bf16: Some(packed),
+            d_in: self.d_in,
+            d_out: self.d_out,
+        }
+    }
+
     /// `out[r, :] = bias + x[r, :] · W` for the rows of `x` (row stride `ldx`, the first
     /// `d_in` columns read) into `out` (`[rows, d_out]`).
     fn affine(&self, bias: &[f32], x: &[f32], ldx: usize, rows: usize, out: &mut [f32]) {
@@ -77,7 +93,11 @@ impl Weight {
             );
         } else {
             for (r, row) in out.chunks_exact_mut(self.d_out).take(rows).enumerate() {
-                gemv_acc(&self.rows, &x[r * ldx..r * ldx + self.d_in], row);
+                let x = &x[r * ldx..r * ldx + self.d_in];
+                match &self.bf16 {
+                    Some(bits) => gemv_acc_bf16(bits, x, row),
+                    None => gemv_acc(&self.rows, x, row),
+                }
             }
         }
     }
@@ -99,6 +119,15 @@ impl HostLinear {
             .as_ref()
             .map_or_else(|| vec![0.0; weight.d_out], |b| param_values(b.val()));
         Self { weight, bias }
+    }
+
+    /// This layer with its weight rounded to bfloat16, as [`HostGru::with_bf16_weights`]
+    /// (the bias stays `f32`).
+    pub fn with_bf16_weights(&self) -> Self {
+        Self {
+            weight: self.weight.to_bf16(),
+            bias: self.bias.clone(),
+        }
     }
 
     /// `out = x W + b` for `batch` rows: `x` is `[batch, d_in]`, `out` `[batch, d_out]`.
@@ -163,6 +192,31 @@ impl HostGru {
             .collect();
         let d_hidden = layers[0].b_ih.len() / 3;
         Self { layers, d_hidden }
+    }
+
+    /// This GRU with its weight matrices rounded to the nearest bfloat16 (8 significant
+    /// bits: each weight within a relative `2^-8` of its `f32` value; biases, state and all
+    /// arithmetic stay `f32`). Single decisions (batches below 8) then stream half the bytes,
+    /// which is what bounds their latency once the `f32` weights outgrow the core's L2 cache
+    /// (a 64 → 256 GRU is 1 MB of `f32` weights); batches of 8 and more compute with the same
+    /// rounded values widened to `f32`, so every batch size gives the same numbers as an
+    /// `f32` snapshot of the rounded weights. The outputs differ from the `f32` network's by
+    /// the rounding of the weights (about `2^-8` relative per product term); measure what
+    /// that does to your policy's decisions before serving it.
+    pub fn with_bf16_weights(&self) -> Self {
+        Self {
+            layers: self
+                .layers
+                .iter()
+                .map(|l| HostGruLayer {
+                    w_ih: l.w_ih.to_bf16(),
+                    w_hh: l.w_hh.to_bf16(),
+                    b_ih: l.b_ih.clone(),
+                    b_hh: l.b_hh.clone(),
+                })
+                .collect(),
+            d_hidden: self.d_hidden,
+        }
     }
 
     /// Width of the hidden state and of the output.
@@ -251,6 +305,126 @@ mod tests {
         for batch in [3, BATCHED + 3] {
             check_batch(&gru, &head, &hg, &hl, batch);
         }
+    }
+
+    #[test]
+    fn bf16_snapshots_compute_with_the_rounded_weights() {
+        let dev = Default::default();
+        let gru = RnnConfig::new(5, 12)
+            .with_num_layers(2)
+            .with_seed(3)
+            .init_gru::<B>(&dev);
+        let head = LinearConfig::new(12, 4).init::<B>(&dev);
+        let (hg, hl) = (HostGru::from_gru(&gru), HostLinear::from_linear(&head));
+        let (bg, bl) = (hg.with_bf16_weights(), hl.with_bf16_weights());
+        // The same snapshot with the rounded weights held as f32 (no bf16 copy): every batch
+        // size must give exactly its numbers, the single-decision path included.
+        let widen = |w: &Weight| Weight {
+            rows: w.rows.clone(),
+            bf16: None,
+            d_in: w.d_in,
+            d_out: w.d_out,
+        };
+        let rg = HostGru {
+            layers: bg
+                .layers
+                .iter()
+                .map(|l| HostGruLayer {
+                    w_ih: widen(&l.w_ih),
+                    w_hh: widen(&l.w_hh),
+                    b_ih: l.b_ih.clone(),
+                    b_hh: l.b_hh.clone(),
+                })
+                .collect(),
+            d_hidden: bg.d_hidden,
+        };
+        let rl = HostLinear {
+            weight: widen(&bl.weight),
+            bias: bl.bias.clone(),
+        };
+        for (l, r) in bg.layers.iter().zip(&hg.layers) {
+            for (a, b) in l.w_hh.rows.iter().zip(&r.w_hh.rows) {
+                assert!((a - b).abs() <= b.abs() * 2f32.powi(-8), "{a} vs {b}");
+            }
+        }
+        for batch in [1, 3, BATCHED + 3] {
+            let (mut sb, mut sr, mut sf) = (
+                bg.initial_state(batch),
+                rg.initial_state(batch),
+                hg.initial_state(batch),
+            );
+            let mut worst = 0f32;
+            for t in 0..6 {
+                let obs: Vec<f32> = (0..batch * 5)
+                    .map(|i| ((i + 7 * t) as f32 * 0.41).sin())
+                    .collect();
+                let starts: Vec<bool> = (0..batch).map(|b| (b + t) % 4 == 0 && t > 0).collect();
+                let mut outs = [
+                    vec![0f32; batch * 12],
+                    vec![0f32; batch * 12],
+                    vec![0f32; batch * 12],
+                ];
+                let mut logits = [
+                    vec![0f32; batch * 4],
+                    vec![0f32; batch * 4],
+                    vec![0f32; batch * 4],
+                ];
+                bg.step(&obs, &mut sb, &starts, &mut outs[0]);
+                rg.step(&obs, &mut sr, &starts, &mut outs[1]);
+                hg.step(&obs, &mut sf, &starts, &mut outs[2]);
+                bl.forward(&outs[0], &mut logits[0]);
+                rl.forward(&outs[1], &mut logits[1]);
+                hl.forward(&outs[2], &mut logits[2]);
+                assert_eq!(outs[0], outs[1], "batch {batch}, step {t}: outputs");
+                assert_eq!(logits[0], logits[1], "batch {batch}, step {t}: logits");
+                assert_eq!(sb, sr, "batch {batch}, step {t}: state");
+                for (a, b) in logits[0].iter().zip(&logits[2]) {
+                    worst = worst.max((a - b).abs());
+                }
+            }
+            // And close to the f32 network (its logits are of order 0.1-1 here).
+            assert!(worst > 0.0 && worst < 1e-2, "batch {batch}: {worst}");
+        }
+    }
+
+    #[test]
+    fn bf16_policy_of_the_benchmark_decides_like_the_f32_one() {
+        // The benchmark's GRU policy (64 -> 256, a 16-logit head), 256 environments for 50
+        // steps of smooth observations with resets.
+        let dev = Default::default();
+        let gru = RnnConfig::new(64, 256).with_seed(11).init_gru::<B>(&dev);
+        let head = LinearConfig::new(256, 16).init::<B>(&dev);
+        let (hg, hl) = (HostGru::from_gru(&gru), HostLinear::from_linear(&head));
+        let (bg, bl) = (hg.with_bf16_weights(), hl.with_bf16_weights());
+        let batch = 256;
+        let (mut sf, mut sb) = (hg.initial_state(batch), bg.initial_state(batch));
+        let (mut hf, mut hb) = (vec![0f32; batch * 256], vec![0f32; batch * 256]);
+        let (mut lf, mut lb) = (vec![0f32; batch * 16], vec![0f32; batch * 16]);
+        let (mut worst, mut scale, mut same, mut total) = (0f32, 0f32, 0usize, 0usize);
+        for t in 0..50 {
+            let obs: Vec<f32> = (0..batch * 64)
+                .map(|i| ((i * 13 + t * 7) as f32 * 0.031).sin() * 2.0)
+                .collect();
+            let starts: Vec<bool> = (0..batch).map(|b| (b + t) % 17 == 0).collect();
+            hg.step(&obs, &mut sf, &starts, &mut hf);
+            bg.step(&obs, &mut sb, &starts, &mut hb);
+            hl.forward(&hf, &mut lf);
+            bl.forward(&hb, &mut lb);
+            for (rf, rb) in lf.chunks_exact(16).zip(lb.chunks_exact(16)) {
+                let argmax = |r: &[f32]| (0..16).max_by(|&a, &b| r[a].total_cmp(&r[b])).unwrap();
+                same += usize::from(argmax(rf) == argmax(rb));
+                total += 1;
+                for (a, b) in rf.iter().zip(rb) {
+                    worst = worst.max((a - b).abs());
+                    scale = scale.max(a.abs());
+                }
+            }
+        }
+        eprintln!(
+            "bf16 vs f32: max |dlogit| {worst} (max |logit| {scale}), same action {same}/{total}"
+        );
+        assert!(worst < 0.02 * scale, "{worst} vs logits up to {scale}");
+        assert!(same * 100 >= total * 98, "{same}/{total}");
     }
 
     fn check_batch(
