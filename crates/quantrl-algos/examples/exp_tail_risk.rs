@@ -223,6 +223,18 @@ fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
     })
 }
 
+/// The position levels of the environment (`TAIL_LEVELS=0,0.5,1` overrides).
+fn levels() -> Vec<f64> {
+    std::env::var("TAIL_LEVELS").map_or_else(
+        |_| vec![0.0, 1.0],
+        |v| {
+            v.split(',')
+                .map(|x| x.parse().expect("TAIL_LEVELS: numbers"))
+                .collect()
+        },
+    )
+}
+
 /// Training steps per agent (`TAIL_STEPS` overrides, for calibration only).
 fn steps() -> u64 {
     env_number("TAIL_STEPS").unwrap_or(STEPS)
@@ -241,6 +253,7 @@ fn calibrating() -> bool {
         "TAIL_ESTIMATE",
         "TAIL_ENT",
         "TAIL_STEPS",
+        "TAIL_LEVELS",
     ]
     .iter()
     .any(|k| std::env::var(k).is_ok())
@@ -273,7 +286,7 @@ fn main() {
         let train = crash_market(60_000, seed).market();
         for (k, agent) in agents.iter().enumerate() {
             let config = agent.config(seed, &setting);
-            let env = env(train.clone(), config.ppo.n_envs, EPISODE, vec![0.0, 1.0]);
+            let env = env(train.clone(), config.ppo.n_envs, EPISODE, levels());
             let mut ppo = Ppo::<B, _>::new(config, env, &Default::default()).unwrap();
             let mut last_weight = None;
             let mut peak_weight = f64::NAN;
@@ -315,9 +328,9 @@ fn main() {
             };
             // The greedy-evaluation estimate evaluates on the agent's own training market.
             let mut train_eval = (config_uses_eval(&setting, *agent))
-                .then(|| common::env(train.clone(), 50, EPISODE, vec![0.0, 1.0]));
+                .then(|| common::env(train.clone(), 50, EPISODE, levels()));
             ppo.learn(train_eval.as_mut(), &mut callback).unwrap();
-            let mut eval_env = common::env(test.clone(), 50, EPISODE, vec![0.0, 1.0]);
+            let mut eval_env = common::env(test.clone(), 50, EPISODE, levels());
             let returns = episode_returns(ppo.model(), &mut eval_env, 4000, 7);
             let (m, c) = (mean(&returns), cvar(&returns, ALPHA));
             println!(
