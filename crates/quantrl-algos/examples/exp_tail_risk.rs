@@ -17,7 +17,8 @@
 //! Calibration switches (environment variables; with any of them set the section is not
 //! written): `TAIL_SEEDS=1,2`, `TAIL_AGENTS=cvar|ppo`, `TAIL_OBJECTIVE=penalty:W` or
 //! `constraint:THRESHOLD:LR:INITIAL`, `TAIL_ESTIMATE=critic|episodes|greedy`, `TAIL_ALPHA`,
-//! `TAIL_KAPPA`, `TAIL_NSTEP`, `TAIL_NQ`, `TAIL_ENT`, `TAIL_STEPS`, and `TAIL_TRACE=K` to print
+//! `TAIL_KAPPA`, `TAIL_NSTEP`, `TAIL_NQ`, `TAIL_ENT`, `TAIL_STEPS`, `TAIL_LEVELS=0,0.5,1`
+//! (position levels; flat or long by default), and `TAIL_TRACE=K` to print
 //! the multiplier's estimate and weight every `K` updates (and every greedy evaluation).
 
 mod common;
