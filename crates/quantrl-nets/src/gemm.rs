@@ -298,7 +298,7 @@ pub(crate) fn gemv_acc_bf16(w: &[u32], x: &[f32], y: &mut [f32]) {
     if x.is_empty() || y.is_empty() {
         return;
     }
-    gemv_dispatch_bf16(w, x, y);
+    gemv_dispatch_bf16(Bf16Pairs(w), x, y);
 }
 
 multiversion! {
@@ -307,7 +307,7 @@ multiversion! {
 }
 
 multiversion! {
-    fn gemv_dispatch_bf16(w: &[u32], x: &[f32], y: &mut [f32]) => gemv_bf16_body
+    fn gemv_dispatch_bf16(w: Bf16Pairs<'_>, x: &[f32], y: &mut [f32]) => gemv_body
     { avx512: [true, 256, 16], avx2: [true, 128, 8], portable: [false, 32, 4] }
 }
 
@@ -354,7 +354,7 @@ pub(crate) fn pack_bf16_pairs(w: &[f32], k: usize, n: usize) -> Vec<u32> {
     assert_eq!(w.len(), k * n, "w is not [{k}, {n}]");
     let mut out = vec![0u32; k.div_ceil(2) * n];
     for (p, row) in w.chunks_exact(n.max(1)).enumerate().take(k) {
-        let shift = if p % 2 == 0 { 16 } else { 0 };
+        let shift = if p.is_multiple_of(2) { 16 } else { 0 };
         for (o, &v) in out[p / 2 * n..(p / 2 + 1) * n].iter_mut().zip(row) {
             *o |= u32::from(bf16_bits(v)) << shift;
         }
@@ -366,85 +366,102 @@ pub(crate) fn pack_bf16_pairs(w: &[f32], k: usize, n: usize) -> Vec<u32> {
 pub(crate) fn unpack_bf16_pairs(packed: &[u32], k: usize, n: usize) -> Vec<f32> {
     assert_eq!(packed.len(), k.div_ceil(2) * n, "not a packed [{k}, {n}]");
     (0..k * n)
-        .map(|i| {
-            let (p, j) = (i / n, i % n);
-            let pair = packed[p / 2 * n + j];
-            if p % 2 == 0 {
-                pair_hi(pair)
-            } else {
-                pair_lo(pair)
-            }
-        })
+        .map(|i| Bf16Pairs(packed).at(i / n, i % n, n))
         .collect()
 }
 
-#[inline(always)]
-fn gemv_bf16_body<const FMA: bool, const WIDE: usize, const NARROW: usize>(
-    w: &[u32],
-    x: &[f32],
-    y: &mut [f32],
-) {
-    let n = y.len();
-    let mut j0 = 0;
-    while j0 + WIDE <= n {
-        gemv_bf16_block::<FMA, WIDE>(w, x, n, j0, &mut y[j0..j0 + WIDE]);
-        j0 += WIDE;
+/// The weights of a matrix-vector product, row-major `[k, n]`: `f32` slices, or bfloat16
+/// pairs of rows ([`Bf16Pairs`]).
+trait GemvWeights: Copy {
+    /// `w[p, j]` (`n` columns).
+    fn at(self, p: usize, j: usize, n: usize) -> f32;
+
+    /// `acc[j] += Σ_p x[p] · w[p, j0 + j]` for `j < W`, over the rows in order.
+    fn block<const FMA: bool, const W: usize>(
+        self,
+        x: &[f32],
+        n: usize,
+        j0: usize,
+        acc: &mut [f32; W],
+    );
+}
+
+impl GemvWeights for &[f32] {
+    #[inline(always)]
+    fn at(self, p: usize, j: usize, n: usize) -> f32 {
+        self[p * n + j]
     }
-    while j0 + NARROW <= n {
-        gemv_bf16_block::<FMA, NARROW>(w, x, n, j0, &mut y[j0..j0 + NARROW]);
-        j0 += NARROW;
-    }
-    for (j, v) in y.iter_mut().enumerate().skip(j0) {
-        let mut acc = 0f32;
+
+    #[inline(always)]
+    fn block<const FMA: bool, const W: usize>(
+        self,
+        x: &[f32],
+        n: usize,
+        j0: usize,
+        acc: &mut [f32; W],
+    ) {
         for (p, &xp) in x.iter().enumerate() {
-            let pair = w[p / 2 * n + j];
-            let wp = if p % 2 == 0 {
-                pair_hi(pair)
-            } else {
-                pair_lo(pair)
-            };
-            acc = madd::<FMA>(xp, wp, acc);
+            let row: &[f32; W] = self[p * n + j0..p * n + j0 + W]
+                .try_into()
+                .expect("W columns");
+            for j in 0..W {
+                acc[j] = madd::<FMA>(xp, row[j], acc[j]);
+            }
         }
-        *v += acc;
     }
 }
 
-/// Columns `j0..j0 + W` of the packed product, accumulated in registers over every row in
-/// order (row `2q`, then row `2q + 1`), as [`gemv_block`] does.
-#[inline(always)]
-fn gemv_bf16_block<const FMA: bool, const W: usize>(
-    w: &[u32],
-    x: &[f32],
-    n: usize,
-    j0: usize,
-    y: &mut [f32],
-) {
-    let mut acc = [0f32; W];
-    let mut rows = x.chunks_exact(2);
-    for (q, pair_x) in (&mut rows).enumerate() {
-        let row: &[u32; W] = w[q * n + j0..q * n + j0 + W].try_into().expect("W columns");
-        for j in 0..W {
-            acc[j] = madd::<FMA>(pair_x[0], pair_hi(row[j]), acc[j]);
-        }
-        for j in 0..W {
-            acc[j] = madd::<FMA>(pair_x[1], pair_lo(row[j]), acc[j]);
+/// A `[k, n]` weight packed by [`pack_bf16_pairs`] (`[k.div_ceil(2), n]` words).
+#[derive(Clone, Copy)]
+struct Bf16Pairs<'a>(&'a [u32]);
+
+impl GemvWeights for Bf16Pairs<'_> {
+    #[inline(always)]
+    fn at(self, p: usize, j: usize, n: usize) -> f32 {
+        let pair = self.0[p / 2 * n + j];
+        if p.is_multiple_of(2) {
+            pair_hi(pair)
+        } else {
+            pair_lo(pair)
         }
     }
-    if let [x_last] = rows.remainder() {
-        let q = x.len() / 2;
-        let row: &[u32; W] = w[q * n + j0..q * n + j0 + W].try_into().expect("W columns");
-        for j in 0..W {
-            acc[j] = madd::<FMA>(*x_last, pair_hi(row[j]), acc[j]);
+
+    /// Row `2q`, then row `2q + 1`, from one load of each word.
+    #[inline(always)]
+    fn block<const FMA: bool, const W: usize>(
+        self,
+        x: &[f32],
+        n: usize,
+        j0: usize,
+        acc: &mut [f32; W],
+    ) {
+        let mut rows = x.chunks_exact(2);
+        for (q, pair_x) in (&mut rows).enumerate() {
+            let row: &[u32; W] = self.0[q * n + j0..q * n + j0 + W]
+                .try_into()
+                .expect("W columns");
+            for j in 0..W {
+                acc[j] = madd::<FMA>(pair_x[0], pair_hi(row[j]), acc[j]);
+            }
+            for j in 0..W {
+                acc[j] = madd::<FMA>(pair_x[1], pair_lo(row[j]), acc[j]);
+            }
         }
-    }
-    for (v, a) in y.iter_mut().zip(acc) {
-        *v += a;
+        if let [x_last] = rows.remainder() {
+            let q = x.len() / 2;
+            let row: &[u32; W] = self.0[q * n + j0..q * n + j0 + W]
+                .try_into()
+                .expect("W columns");
+            for j in 0..W {
+                acc[j] = madd::<FMA>(*x_last, pair_hi(row[j]), acc[j]);
+            }
+        }
     }
 }
 
 #[inline(always)]
 fn gemv_body<const FMA: bool, const WIDE: usize, const NARROW: usize>(
-    w: &[f32],
+    w: impl GemvWeights,
     x: &[f32],
     y: &mut [f32],
 ) {
@@ -461,7 +478,7 @@ fn gemv_body<const FMA: bool, const WIDE: usize, const NARROW: usize>(
     for (j, v) in y.iter_mut().enumerate().skip(j0) {
         let mut acc = 0f32;
         for (p, &xp) in x.iter().enumerate() {
-            acc = madd::<FMA>(xp, w[p * n + j], acc);
+            acc = madd::<FMA>(xp, w.at(p, j, n), acc);
         }
         *v += acc;
     }
@@ -470,19 +487,14 @@ fn gemv_body<const FMA: bool, const WIDE: usize, const NARROW: usize>(
 /// Columns `j0..j0 + W` of the product, accumulated in registers over every row of `w`.
 #[inline(always)]
 fn gemv_block<const FMA: bool, const W: usize>(
-    w: &[f32],
+    w: impl GemvWeights,
     x: &[f32],
     n: usize,
     j0: usize,
     y: &mut [f32],
 ) {
     let mut acc = [0f32; W];
-    for (p, &xp) in x.iter().enumerate() {
-        let row: &[f32; W] = w[p * n + j0..p * n + j0 + W].try_into().expect("W columns");
-        for j in 0..W {
-            acc[j] = madd::<FMA>(xp, row[j], acc[j]);
-        }
-    }
+    w.block::<FMA, W>(x, n, j0, &mut acc);
     for (v, a) in y.iter_mut().zip(acc) {
         *v += a;
     }
@@ -592,7 +604,7 @@ mod tests {
             let (mut got, mut want) = (y0.clone(), y0.clone());
             let mut portable = y0.clone();
             gemv_acc(&w, &x, &mut got);
-            gemv_body::<false, 32, 4>(&w, &x, &mut portable);
+            gemv_body::<false, 32, 4>(w.as_slice(), &x, &mut portable);
             reference((1, k, n), &x, (k, 1), &w, n, &mut want, n);
             for ((g, p), w) in got.iter().zip(&portable).zip(&want) {
                 let tol = 1e-5 * (1.0 + k as f32);
@@ -663,8 +675,8 @@ mod tests {
             gemv_acc(&wide, &x, &mut want);
             assert_eq!(got, want, "{k}x{n}");
             let (mut portable, mut portable_f32) = (y0.clone(), y0.clone());
-            gemv_bf16_body::<false, 32, 4>(&packed, &x, &mut portable);
-            gemv_body::<false, 32, 4>(&wide, &x, &mut portable_f32);
+            gemv_body::<false, 32, 4>(Bf16Pairs(&packed), &x, &mut portable);
+            gemv_body::<false, 32, 4>(wide.as_slice(), &x, &mut portable_f32);
             assert_eq!(portable, portable_f32, "{k}x{n}, portable");
         }
         gemv_acc_bf16(&[], &[], &mut []);

@@ -214,13 +214,18 @@ impl HostGru {
     /// the rounding of the weights (about `2^-8` relative per product term); measure what
     /// that does to your policy's decisions before serving it.
     pub fn with_bf16_weights(&self) -> Self {
+        self.map_weights(Weight::to_bf16)
+    }
+
+    /// This GRU with `f` applied to every weight matrix (biases kept).
+    fn map_weights(&self, f: impl Fn(&Weight) -> Weight) -> Self {
         Self {
             layers: self
                 .layers
                 .iter()
                 .map(|l| HostGruLayer {
-                    w_ih: l.w_ih.to_bf16(),
-                    w_hh: l.w_hh.to_bf16(),
+                    w_ih: f(&l.w_ih),
+                    w_hh: f(&l.w_hh),
                     b_ih: l.b_ih.clone(),
                     b_hh: l.b_hh.clone(),
                 })
@@ -326,8 +331,8 @@ mod tests {
 
     type B = NdArray<f32>;
 
-    #[test]
-    fn host_gru_and_linear_match_burn_with_resets() {
+    /// A two-layer GRU (5 -> 12) with a 4-logit head, and host snapshots of both.
+    fn small_policy() -> (Gru<B>, burn::nn::Linear<B>, HostGru, HostLinear) {
         let dev = Default::default();
         let gru = RnnConfig::new(5, 12)
             .with_num_layers(2)
@@ -335,6 +340,12 @@ mod tests {
             .init_gru::<B>(&dev);
         let head = LinearConfig::new(12, 4).init::<B>(&dev);
         let (hg, hl) = (HostGru::from_gru(&gru), HostLinear::from_linear(&head));
+        (gru, head, hg, hl)
+    }
+
+    #[test]
+    fn host_gru_and_linear_match_burn_with_resets() {
+        let (gru, head, hg, hl) = small_policy();
         // Row by row below `BATCHED` rows, through the blocked product from it on.
         for batch in [3, BATCHED + 3] {
             check_batch(&gru, &head, &hg, &hl, batch);
@@ -343,13 +354,7 @@ mod tests {
 
     #[test]
     fn bf16_snapshots_compute_with_the_rounded_weights() {
-        let dev = Default::default();
-        let gru = RnnConfig::new(5, 12)
-            .with_num_layers(2)
-            .with_seed(3)
-            .init_gru::<B>(&dev);
-        let head = LinearConfig::new(12, 4).init::<B>(&dev);
-        let (hg, hl) = (HostGru::from_gru(&gru), HostLinear::from_linear(&head));
+        let (_, _, hg, hl) = small_policy();
         let (bg, bl) = (hg.with_bf16_weights(), hl.with_bf16_weights());
         // The same snapshot with the rounded weights held as f32 (no bf16 copy): every batch
         // size must give exactly its numbers, the single-decision path included.
@@ -359,19 +364,7 @@ mod tests {
             d_in: w.d_in,
             d_out: w.d_out,
         };
-        let rg = HostGru {
-            layers: bg
-                .layers
-                .iter()
-                .map(|l| HostGruLayer {
-                    w_ih: widen(&l.w_ih),
-                    w_hh: widen(&l.w_hh),
-                    b_ih: l.b_ih.clone(),
-                    b_hh: l.b_hh.clone(),
-                })
-                .collect(),
-            d_hidden: bg.d_hidden,
-        };
+        let rg = bg.map_weights(widen);
         let rl = HostLinear {
             weight: widen(&bl.weight),
             bias: bl.bias.clone(),

@@ -125,31 +125,27 @@ pub(crate) fn lane_sum(x: &[f64]) -> f64 {
 /// `(s0 + s1) + (s2 + s3)`: a fixed order, a dependency chain a quarter as long.
 #[inline(always)]
 pub(crate) fn sum4(x: &[f64]) -> f64 {
-    let mut s = [0.0f64; 4];
-    let mut chunks = x.chunks_exact(4);
-    for c in &mut chunks {
-        for j in 0..4 {
-            s[j] += c[j];
-        }
-    }
-    for (l, &v) in s.iter_mut().zip(chunks.remainder()) {
-        *l += v;
-    }
-    (s[0] + s[1]) + (s[2] + s[3])
+    sum4_of(x, |v| v)
 }
 
 /// [`sum4`] of the absolute values.
 #[inline(always)]
 pub(crate) fn abs_sum4(x: &[f64]) -> f64 {
+    sum4_of(x, f64::abs)
+}
+
+/// [`sum4`] of `f(x[k])`.
+#[inline(always)]
+fn sum4_of(x: &[f64], f: impl Fn(f64) -> f64) -> f64 {
     let mut s = [0.0f64; 4];
     let mut chunks = x.chunks_exact(4);
     for c in &mut chunks {
         for j in 0..4 {
-            s[j] += c[j].abs();
+            s[j] += f(c[j]);
         }
     }
     for (l, &v) in s.iter_mut().zip(chunks.remainder()) {
-        *l += v.abs();
+        *l += f(v);
     }
     (s[0] + s[1]) + (s[2] + s[3])
 }
