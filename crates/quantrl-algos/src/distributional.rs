@@ -79,6 +79,31 @@
 //! than its lowest level; `examples/exp_tail_risk.rs` found it nearly blind to crashes), and
 //! then only the episode estimate measures the tail the constraint is about. With advantage
 //! normalization the weight is relative to the mean-return term.
+//!
+//! # The CVaR objective as an episode shortfall ([`CvarGradient::EpisodeShortfall`])
+//!
+//! The alternative gradient optimizes the CVaR of the *episode* return `G` (the quantity
+//! an evaluation reports) through the Rockafellar–Uryasev form
+//! `CVaR_α(G) = max_b { b - E[(b - G)^+] / α }`, whose maximizing `b` is `VaR_α(G)`
+//! (Rockafellar & Uryasev 2000; the policy-gradient use is Tamar et al. 2015's episodic
+//! estimator and Ying et al. 2022's CVaR-constrained PPO). With `b` held at the empirical
+//! `VaR_α` of the last finished training episodes (up to 100, as for
+//! [`CvarEstimate::EpisodeReturns`]; nothing is shaped before [`MIN_EPISODES_FOR_CVAR`] have
+//! finished), maximizing `E[G] + w CVaR_α(G)` is maximizing the expected return of a shaped
+//! reward: the last reward of every finished episode gets
+//!
+//! ```text
+//! r_T  <-  r_T - w (b - G)^+ / α          (G the episode's undiscounted raw return)
+//! ```
+//!
+//! ([`shortfall_penalty`]), before reward normalization, in the rewards both the GAE and the
+//! quantile targets see; `w` is the penalty weight or the constraint's multiplier `λ`, and
+//! no CVaR surrogate term is added to the loss. Credit for a tail outcome then reaches the
+//! actions that caused it through the critic, like any reward, instead of through a
+//! per-state `VaR` the critic may not resolve; and the weight is on the return's own scale
+//! (`w = 1`: one unit of CVaR is worth one unit of mean return), not relative to the
+//! normalized mean advantage. The penalty depends on the return so far, so the observation
+//! should carry it (the trading environments' account does, as `log_nav`).
 
 use burn::tensor::{Tensor, backend::Backend};
 use quantrl_core::ConfigError;
@@ -130,6 +155,29 @@ pub struct CvarPolicyConfig {
     pub convention: QuantileCvar,
     /// Which CVaR estimate a constraint's multiplier is moved with (no effect on a penalty).
     pub estimate: CvarEstimate,
+    /// How the policy's gradient reaches the CVaR: per state through the quantile critic
+    /// (the default) or through the episode shortfall (see the [module docs](self)).
+    pub gradient: CvarGradient,
+}
+
+/// How the CVaR objective reaches the policy (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CvarGradient {
+    /// Tamar et al.'s CVaR gradient per state, with the quantile critic's `VaR_α(s)` and the
+    /// sample's n-step target atoms, as a second clipped surrogate (the default).
+    #[default]
+    StateQuantiles,
+    /// The Rockafellar–Uryasev shortfall of the episode return below the empirical
+    /// `VaR_α` of the recent training episodes, subtracted from each episode's last reward
+    /// with weight `w / α`; no surrogate term.
+    EpisodeShortfall,
+}
+
+/// The reward shaping of [`CvarGradient::EpisodeShortfall`]: `weight · (var - G)^+ / alpha`,
+/// subtracted from the last reward of an episode whose undiscounted return is `G`.
+pub fn shortfall_penalty(episode_return: f64, var: f64, weight: f64, alpha: f64) -> f64 {
+    weight * (var - episode_return).max(0.0) / alpha
 }
 
 impl Default for CvarPolicyConfig {
@@ -139,6 +187,7 @@ impl Default for CvarPolicyConfig {
             objective: CvarObjective::Penalty { weight: 1.0 },
             convention: QuantileCvar::Fractional,
             estimate: CvarEstimate::CriticAtStarts,
+            gradient: CvarGradient::StateQuantiles,
         }
     }
 }
@@ -450,6 +499,15 @@ mod tests {
     /// so targets bootstrap from the state two steps ahead or the last observation. Env 1:
     /// terminates after step 0 (no bootstrap) and is cut by a time limit after step 2
     /// (bootstrap from the final observation's quantiles).
+    #[test]
+    fn shortfall_penalty_is_the_weighted_shortfall_below_var() {
+        // (var - G)^+ / alpha, times the weight.
+        assert_eq!(shortfall_penalty(-0.3, -0.1, 2.0, 0.25), 2.0 * 0.2 / 0.25);
+        assert_eq!(shortfall_penalty(-0.1, -0.1, 2.0, 0.25), 0.0);
+        assert_eq!(shortfall_penalty(0.4, -0.1, 2.0, 0.25), 0.0);
+        assert_eq!(shortfall_penalty(-0.3, -0.1, 0.0, 0.25), 0.0);
+    }
+
     #[test]
     fn nstep_targets_match_a_hand_computed_case() {
         let (t, e, q) = (3, 2, 2);

@@ -144,6 +144,11 @@ impl EpisodeTracker {
         }
     }
 
+    /// The return environment `i`'s running episode has accumulated so far.
+    pub fn running_return(&self, i: usize) -> f64 {
+        self.running_return[i]
+    }
+
     /// Returns of the recent episodes, oldest first.
     pub fn recent_returns(&self) -> impl Iterator<Item = f64> + '_ {
         self.recent.iter().map(|e| e.0)

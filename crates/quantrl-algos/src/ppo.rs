@@ -46,9 +46,9 @@ use quantrl_nets::{
 use quantrl_optim::{HostAdamW, ParamGroup, clip_factor, clip_grad_norm};
 
 use crate::distributional::{
-    CvarEstimate, DistributionalBuffer, DistributionalConfig, MIN_EPISODES_FOR_CVAR,
+    CvarEstimate, CvarGradient, DistributionalBuffer, DistributionalConfig, MIN_EPISODES_FOR_CVAR,
     cvar_advantages, cvar_at_episode_starts, distributional_critic_loss, empirical_cvar,
-    nstep_quantile_targets,
+    nstep_quantile_targets, shortfall_penalty,
 };
 use crate::irm::{IrmTarget, policy_irm_penalty, value_irm_penalty};
 use crate::optimizer::{AnyOptimizer, OptimizerConfig};
@@ -318,6 +318,9 @@ where
         // Training rewards (scaled when reward normalization is on) and episode ends.
         let (mut rewards, mut dones) = (vec![0f32; n], vec![false; n]);
         let clip_reward = self.config.ppo.normalize.as_ref().map(|c| c.clip_reward);
+        // The episode-shortfall CVaR gradient: `(VaR_α of the recent episodes, w, α)`, fixed
+        // for the rollout.
+        let shortfall = self.episode_shortfall();
         for t in 0..self.config.ppo.n_steps {
             let base = t * n;
             if t % seq_len == 0 {
@@ -380,6 +383,12 @@ where
             rewards.copy_from_slice(&self.batch.rewards);
             for (i, d) in dones.iter_mut().enumerate() {
                 *d = self.batch.done(i);
+            }
+            if let Some((var, weight, alpha)) = shortfall {
+                for i in (0..n).filter(|&i| dones[i]) {
+                    let g = self.episodes.running_return(i) + self.batch.rewards[i] as f64;
+                    rewards[i] -= shortfall_penalty(g, var, weight, alpha) as f32;
+                }
             }
             if let (Some(norm), Some(clip)) = (&mut self.norm, clip_reward) {
                 norm.scale_rewards(&mut rewards, &dones, self.config.ppo.gamma, clip);
@@ -470,6 +479,22 @@ where
             &mut b.returns,
         );
         Ok(())
+    }
+
+    /// With the [`CvarGradient::EpisodeShortfall`] gradient and enough finished episodes,
+    /// `(VaR_α of the recent training episodes' returns, the objective's weight, α)`.
+    fn episode_shortfall(&self) -> Option<(f64, f64, f64)> {
+        let dist = self.dist.as_ref()?;
+        let c = dist.config.cvar.as_ref()?;
+        if c.gradient != CvarGradient::EpisodeShortfall {
+            return None;
+        }
+        let returns: Vec<f64> = self.episodes.recent_returns().collect();
+        if returns.len() < MIN_EPISODES_FOR_CVAR {
+            return None;
+        }
+        let (var, _) = empirical_cvar(&returns, c.alpha)?;
+        Some((var, objective_weight(dist.objective.as_ref()?), c.alpha))
     }
 
     /// The rollout buffer (observations, actions, stored values and log-probabilities, GAE).
@@ -659,7 +684,10 @@ where
                     );
                     loss = loss + critic_loss.clone().mul_scalar(vf_coef);
                     value_loss = critic_loss;
-                    if let Some(objective) = &dist.objective {
+                    if let Some(objective) = &dist.objective
+                        && dist.config.cvar.as_ref().map(|c| c.gradient)
+                            == Some(CvarGradient::StateQuantiles)
+                    {
                         gather_rows(&dist.buffer.cvar_advantages, 1, &mb.rows, &mut cvar_adv);
                         let adv_c = t1(&cvar_adv);
                         let adv_c = if loss_config.normalize_advantage {

@@ -10,8 +10,8 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::{Tensor, TensorData, activation::softmax};
 use common::{cartpole, params};
 use quantrl_algos::{
-    CvarEstimate, CvarPolicyConfig, DistributionalConfig, EvalConfig, EvalStats, OptimizerConfig,
-    Ppo, TrainConfig, distributional_critic_loss, no_callback,
+    CvarEstimate, CvarGradient, CvarPolicyConfig, DistributionalConfig, EvalConfig, EvalStats,
+    OptimizerConfig, Ppo, TrainConfig, distributional_critic_loss, no_callback,
 };
 use quantrl_core::{Actions, EnvError, Rng, Space, StepBatch, VecEnv};
 use quantrl_envs::CartPole;
@@ -117,6 +117,10 @@ impl VecEnv for RiskyBandit {
 }
 
 fn bandit_probability_of_risky_action(weight: f64) -> f64 {
+    bandit_probability_with(weight, CvarGradient::StateQuantiles)
+}
+
+fn bandit_probability_with(weight: f64, gradient: CvarGradient) -> f64 {
     let mut c = TrainConfig {
         seed: 3,
         total_steps: 8 * 32 * 40,
@@ -139,6 +143,7 @@ fn bandit_probability_of_risky_action(weight: f64) -> f64 {
         cvar: Some(CvarPolicyConfig {
             alpha: 0.1,
             objective: CvarObjective::Penalty { weight },
+            gradient,
             ..Default::default()
         }),
         ..Default::default()
@@ -153,8 +158,10 @@ fn bandit_probability_of_risky_action(weight: f64) -> f64 {
     let mut ppo = Ppo::<B, _>::new(c, env, &dev).unwrap();
     while !ppo.is_done() {
         let s = ppo.train_iteration().unwrap();
+        // The episode shortfall shapes rewards and adds no surrogate term to the loss.
+        let surrogate = gradient == CvarGradient::StateQuantiles;
         assert!(
-            s.loss.is_finite() && s.cvar_loss.is_some_and(f64::is_finite),
+            s.loss.is_finite() && s.cvar_loss.is_some_and(f64::is_finite) == surrogate,
             "{s:?}"
         );
     }
@@ -179,6 +186,22 @@ fn a_cvar_penalty_lowers_the_probability_of_the_tail_risky_action() {
     assert!(
         averse < neutral - 0.3 && averse < 0.4,
         "the CVaR penalty should move away from the risky action: {neutral} -> {averse}"
+    );
+}
+
+#[test]
+fn the_episode_shortfall_moves_the_bandit_to_the_safe_action() {
+    // On the return's own scale: mean + w CVaR_10% is 0.7 - 2w for the risky action and
+    // 0.5 + 0.5w for the safe one, so the safe action is better from w = 0.08 on.
+    let neutral = bandit_probability_with(0.0, CvarGradient::EpisodeShortfall);
+    let averse = bandit_probability_with(0.5, CvarGradient::EpisodeShortfall);
+    eprintln!(
+        "P(risky action), episode shortfall: weight 0 -> {neutral:.3}, weight 0.5 -> {averse:.3}"
+    );
+    assert!(neutral > 0.6, "weight 0 is risk-neutral: {neutral}");
+    assert!(
+        averse < 0.2,
+        "the shortfall penalty should move away from the risky action: {neutral} -> {averse}"
     );
 }
 
