@@ -449,8 +449,10 @@ fn main() {
          a noisy stress indicator, the last return, the account. Actions: flat or long; 1 bp \
          fee + 1 bp half-spread. Episodes of {EPISODE} bars. Each seed trains every agent for \
          {STEPS} steps on its own 60k-bar market and evaluates the greedy policy on 4000 \
-         episodes of one held-out 100k-bar market. Risk-neutral PPO is unchanged from the \
-         previous run. The CVaR agent: 16 quantiles, twin critics (min of means), 4-step \
+         episodes of one held-out 100k-bar market. Risk-neutral PPO is the same agent as in \
+         earlier runs; on seed 5 it now reads +0.0558 / -0.1952 where the run at commit \
+         eeaf3db read +0.0548 / -0.1930 (the other seeds and every CVaR-agent number are \
+         identical). The CVaR agent: 16 quantiles, twin critics (min of means), 4-step \
          targets, quantile Huber κ = 1, entropy coefficient 0.01 (as PPO), CVaR_10% surrogate \
          term, and the Lagrangian form of the objective: the constraint CVaR_10% ≥ {THRESHOLD} \
          with multiplier learning rate {MULTIPLIER_LR} and initial multiplier \
