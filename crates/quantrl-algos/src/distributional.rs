@@ -77,8 +77,16 @@
 //! episodes. The critic's lower tail can be far off where the losses are rare (a
 //! quantile critic with few atoms and short bootstrapped targets underweights events rarer
 //! than its lowest level; `examples/exp_tail_risk.rs` found it nearly blind to crashes), and
-//! then only the episode estimate measures the tail the constraint is about. With advantage
-//! normalization the weight is relative to the mean-return term.
+//! then only the episode estimate measures the tail the constraint is about.
+//!
+//! With advantage normalization, `A^C` is centred and divided either by its own standard
+//! deviation ([`CvarAdvantageScale::Own`], the default: the weight is relative to the
+//! mean-return term) or by the mean advantages' ([`CvarAdvantageScale::MeanAdvantage`]: both
+//! terms keep their raw ratio). `A^C` is mostly zero with rare large shortfalls, so its own
+//! standard deviation falls as the policy stops taking the tail risk, which then magnifies
+//! whatever small shortfalls remain; `examples/exp_tail_risk.rs` found the weights that
+//! avoid the tail without giving up the whole position much more consistent across seeds
+//! with `MeanAdvantage` (see `docs/EXPERIMENTS.md`).
 //!
 //! # The CVaR objective as an episode shortfall ([`CvarGradient::EpisodeShortfall`])
 //!
@@ -158,6 +166,26 @@ pub struct CvarPolicyConfig {
     /// How the policy's gradient reaches the CVaR: per state through the quantile critic
     /// (the default) or through the episode shortfall (see the [module docs](self)).
     pub gradient: CvarGradient,
+    /// How the state-quantile gradient's CVaR advantages are scaled when
+    /// `ppo.normalize_advantage` is on: by their own standard deviation (the default) or by
+    /// the mean advantages' (see [`CvarAdvantageScale`]).
+    pub scale: CvarAdvantageScale,
+}
+
+/// How [`CvarGradient::StateQuantiles`] scales its CVaR advantages `A^C` when advantages
+/// are normalized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CvarAdvantageScale {
+    /// Centred and divided by their own standard deviation, like the mean advantages (the
+    /// default): the weight is relative to the mean term whatever the tail's size, so the
+    /// effective weight on the raw CVaR grows as the tail events become rarer in the batch.
+    #[default]
+    Own,
+    /// Centred and divided by the *mean* advantages' standard deviation: both terms keep
+    /// their raw ratio, so `w` weighs one unit of CVaR advantage against one unit of
+    /// mean advantage however rare the tail outcomes in a minibatch are.
+    MeanAdvantage,
 }
 
 /// How the CVaR objective reaches the policy (see the [module docs](self)).
@@ -174,6 +202,28 @@ pub enum CvarGradient {
     EpisodeShortfall,
 }
 
+/// [`CvarAdvantageScale::MeanAdvantage`]: centre the CVaR advantages `adv_c` and divide them
+/// by the (unbiased) standard deviation of the minibatch's mean advantages `adv`, the scale
+/// [`normalize_advantages`](quantrl_losses::ppo::normalize_advantages) gives those, so that the objective's weight is on the raw
+/// return scale of both.
+pub fn scale_like_mean_advantages(adv_c: &mut [f32], adv: &[f32]) {
+    let n = adv.len();
+    if n <= 1 {
+        return;
+    }
+    let mean = |x: &[f32]| x.iter().map(|&v| v as f64).sum::<f64>() / x.len() as f64;
+    let (mean_c, mean_a) = (mean(adv_c), mean(adv));
+    let var = adv
+        .iter()
+        .map(|&v| (v as f64 - mean_a).powi(2))
+        .sum::<f64>()
+        / (n - 1) as f64;
+    let scale = 1.0 / (var.sqrt() + 1e-8);
+    for v in adv_c.iter_mut() {
+        *v = ((*v as f64 - mean_c) * scale) as f32;
+    }
+}
+
 /// The reward shaping of [`CvarGradient::EpisodeShortfall`]: `weight · (var - G)^+ / alpha`,
 /// subtracted from the last reward of an episode whose undiscounted return is `G`.
 pub fn shortfall_penalty(episode_return: f64, var: f64, weight: f64, alpha: f64) -> f64 {
@@ -188,6 +238,7 @@ impl Default for CvarPolicyConfig {
             convention: QuantileCvar::Fractional,
             estimate: CvarEstimate::CriticAtStarts,
             gradient: CvarGradient::StateQuantiles,
+            scale: CvarAdvantageScale::Own,
         }
     }
 }
@@ -500,12 +551,28 @@ mod tests {
     /// terminates after step 0 (no bootstrap) and is cut by a time limit after step 2
     /// (bootstrap from the final observation's quantiles).
     #[test]
+    fn mean_advantage_scaling_centres_and_divides_by_the_mean_advantages_spread() {
+        // Mean advantages 1, 3, 5: mean 3, unbiased standard deviation 2.
+        let adv = [1.0f32, 3.0, 5.0];
+        let mut adv_c = [-4.0f32, 0.0, 1.0];
+        scale_like_mean_advantages(&mut adv_c, &adv);
+        // CVaR advantages' mean -1: (-3, 1, 2) / 2.
+        for (got, want) in adv_c.iter().zip([-1.5f32, 0.5, 1.0]) {
+            assert!((got - want).abs() < 1e-6, "{adv_c:?}");
+        }
+        // One sample: unchanged (as normalize_advantages leaves it).
+        let mut one = [-4.0f32];
+        scale_like_mean_advantages(&mut one, &[2.0]);
+        assert_eq!(one, [-4.0]);
+    }
+
+    #[test]
     fn shortfall_penalty_is_the_weighted_shortfall_below_var() {
         // (var - G)^+ / alpha, times the weight.
-        assert_eq!(shortfall_penalty(-0.3, -0.1, 2.0, 0.25), 2.0 * 0.2 / 0.25);
-        assert_eq!(shortfall_penalty(-0.1, -0.1, 2.0, 0.25), 0.0);
-        assert_eq!(shortfall_penalty(0.4, -0.1, 2.0, 0.25), 0.0);
-        assert_eq!(shortfall_penalty(-0.3, -0.1, 0.0, 0.25), 0.0);
+        assert_eq!(shortfall_penalty(-0.75, -0.25, 2.0, 0.25), 4.0);
+        assert_eq!(shortfall_penalty(-0.25, -0.25, 2.0, 0.25), 0.0);
+        assert_eq!(shortfall_penalty(0.5, -0.25, 2.0, 0.25), 0.0);
+        assert_eq!(shortfall_penalty(-0.75, -0.25, 0.0, 0.25), 0.0);
     }
 
     #[test]

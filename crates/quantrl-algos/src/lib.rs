@@ -45,7 +45,8 @@ mod ppo;
 pub use buffer::RolloutBuffer;
 pub use config::{EncoderSettings, EvalConfig, PolicyConfig, PpoConfig, TrainConfig};
 pub use distributional::{
-    CvarEstimate, CvarGradient, CvarPolicyConfig, DistributionalConfig, distributional_critic_loss,
+    CvarAdvantageScale, CvarEstimate, CvarGradient, CvarPolicyConfig, DistributionalConfig,
+    distributional_critic_loss,
 };
 pub use error::{AlgoError, CheckpointError};
 pub use events::{Callback, EpisodeTracker, EvalStats, TrainEvent, UpdateStats};

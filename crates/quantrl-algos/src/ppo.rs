@@ -46,9 +46,9 @@ use quantrl_nets::{
 use quantrl_optim::{HostAdamW, ParamGroup, clip_factor, clip_grad_norm};
 
 use crate::distributional::{
-    CvarEstimate, CvarGradient, DistributionalBuffer, DistributionalConfig, MIN_EPISODES_FOR_CVAR,
-    cvar_advantages, cvar_at_episode_starts, distributional_critic_loss, empirical_cvar,
-    nstep_quantile_targets, shortfall_penalty,
+    CvarAdvantageScale, CvarEstimate, CvarGradient, DistributionalBuffer, DistributionalConfig,
+    MIN_EPISODES_FOR_CVAR, cvar_advantages, cvar_at_episode_starts, distributional_critic_loss,
+    empirical_cvar, nstep_quantile_targets, scale_like_mean_advantages, shortfall_penalty,
 };
 use crate::irm::{IrmTarget, policy_irm_penalty, value_irm_penalty};
 use crate::optimizer::{AnyOptimizer, OptimizerConfig};
@@ -685,15 +685,17 @@ where
                     loss = loss + critic_loss.clone().mul_scalar(vf_coef);
                     value_loss = critic_loss;
                     if let Some(objective) = &dist.objective
-                        && dist.config.cvar.as_ref().map(|c| c.gradient)
-                            == Some(CvarGradient::StateQuantiles)
+                        && let Some(c) = &dist.config.cvar
+                        && c.gradient == CvarGradient::StateQuantiles
                     {
                         gather_rows(&dist.buffer.cvar_advantages, 1, &mb.rows, &mut cvar_adv);
-                        let adv_c = t1(&cvar_adv);
-                        let adv_c = if loss_config.normalize_advantage {
-                            normalize_advantages(adv_c)
-                        } else {
-                            adv_c
+                        let adv_c = match (loss_config.normalize_advantage, c.scale) {
+                            (false, _) => t1(&cvar_adv),
+                            (true, CvarAdvantageScale::Own) => normalize_advantages(t1(&cvar_adv)),
+                            (true, CvarAdvantageScale::MeanAdvantage) => {
+                                scale_like_mean_advantages(&mut cvar_adv, &mb.adv);
+                                t1(&cvar_adv)
+                            }
                         };
                         let (surrogate_loss, _) = clipped_surrogate(
                             log_prob.clone(),
