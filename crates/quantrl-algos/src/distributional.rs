@@ -204,8 +204,8 @@ pub enum CvarGradient {
 
 /// [`CvarAdvantageScale::MeanAdvantage`]: centre the CVaR advantages `adv_c` and divide them
 /// by the (unbiased) standard deviation of the minibatch's mean advantages `adv`, the scale
-/// [`normalize_advantages`](quantrl_losses::ppo::normalize_advantages) gives those, so that the objective's weight is on the raw
-/// return scale of both.
+/// [`normalize_advantages`](quantrl_losses::ppo::normalize_advantages) gives those, so that
+/// the objective's weight is on the raw return scale of both.
 pub fn scale_like_mean_advantages(adv_c: &mut [f32], adv: &[f32]) {
     let n = adv.len();
     if n <= 1 {
@@ -544,12 +544,17 @@ mod tests {
         let c: CvarPolicyConfig =
             serde_json::from_str(r#"{"estimate": "greedy_evaluation"}"#).unwrap();
         assert_eq!(c.estimate, CvarEstimate::GreedyEvaluation);
+        let c: CvarPolicyConfig =
+            serde_json::from_str(r#"{"gradient": "episode_shortfall", "scale": "mean_advantage"}"#)
+                .unwrap();
+        assert_eq!(c.gradient, CvarGradient::EpisodeShortfall);
+        assert_eq!(c.scale, CvarAdvantageScale::MeanAdvantage);
+        // Absent, both keep the defaults (configs written before the options existed).
+        let c: CvarPolicyConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(c.gradient, CvarGradient::StateQuantiles);
+        assert_eq!(c.scale, CvarAdvantageScale::Own);
     }
 
-    /// Two environments, three steps, two quantiles, γ = 0.5, n = 2. Env 0: no episode end,
-    /// so targets bootstrap from the state two steps ahead or the last observation. Env 1:
-    /// terminates after step 0 (no bootstrap) and is cut by a time limit after step 2
-    /// (bootstrap from the final observation's quantiles).
     #[test]
     fn mean_advantage_scaling_centres_and_divides_by_the_mean_advantages_spread() {
         // Mean advantages 1, 3, 5: mean 3, unbiased standard deviation 2.
@@ -575,6 +580,10 @@ mod tests {
         assert_eq!(shortfall_penalty(-0.75, -0.25, 0.0, 0.25), 0.0);
     }
 
+    /// Two environments, three steps, two quantiles, γ = 0.5, n = 2. Env 0: no episode end,
+    /// so targets bootstrap from the state two steps ahead or the last observation. Env 1:
+    /// terminates after step 0 (no bootstrap) and is cut by a time limit after step 2
+    /// (bootstrap from the final observation's quantiles).
     #[test]
     fn nstep_targets_match_a_hand_computed_case() {
         let (t, e, q) = (3, 2, 2);
