@@ -116,6 +116,7 @@
 use burn::tensor::{Tensor, backend::Backend};
 use quantrl_core::ConfigError;
 use quantrl_losses::cvar::{CvarObjective, QuantileCvar, check_alpha, cvar_weights};
+use quantrl_losses::host::advantage_normalization;
 use quantrl_losses::quantile::{QuantileHuberConfig, check_n_quantiles, quantile_huber_loss};
 use quantrl_nets::{ActorCriticConfig, CriticReduction, RecurrentActorCriticConfig};
 use serde::{Deserialize, Serialize};
@@ -207,18 +208,11 @@ pub enum CvarGradient {
 /// [`normalize_advantages`](quantrl_losses::ppo::normalize_advantages) gives those, so that
 /// the objective's weight is on the raw return scale of both.
 pub fn scale_like_mean_advantages(adv_c: &mut [f32], adv: &[f32]) {
-    let n = adv.len();
-    if n <= 1 {
+    if adv.len() <= 1 {
         return;
     }
-    let mean = |x: &[f32]| x.iter().map(|&v| v as f64).sum::<f64>() / x.len() as f64;
-    let (mean_c, mean_a) = (mean(adv_c), mean(adv));
-    let var = adv
-        .iter()
-        .map(|&v| (v as f64 - mean_a).powi(2))
-        .sum::<f64>()
-        / (n - 1) as f64;
-    let scale = 1.0 / (var.sqrt() + 1e-8);
+    let (_, scale) = advantage_normalization(adv);
+    let mean_c = adv_c.iter().map(|&v| v as f64).sum::<f64>() / adv_c.len() as f64;
     for v in adv_c.iter_mut() {
         *v = ((*v as f64 - mean_c) * scale) as f32;
     }

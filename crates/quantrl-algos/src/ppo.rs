@@ -47,8 +47,9 @@ use quantrl_optim::{HostAdamW, ParamGroup, clip_factor, clip_grad_norm};
 
 use crate::distributional::{
     CvarAdvantageScale, CvarEstimate, CvarGradient, DistributionalBuffer, DistributionalConfig,
-    MIN_EPISODES_FOR_CVAR, cvar_advantages, cvar_at_episode_starts, distributional_critic_loss,
-    empirical_cvar, nstep_quantile_targets, scale_like_mean_advantages, shortfall_penalty,
+    MIN_EPISODES_FOR_CVAR, cvar_advantages, cvar_at_episode_starts, cvar_of_rows,
+    distributional_critic_loss, empirical_cvar, nstep_quantile_targets, scale_like_mean_advantages,
+    shortfall_penalty,
 };
 use crate::irm::{IrmTarget, policy_irm_penalty, value_irm_penalty};
 use crate::optimizer::{AnyOptimizer, OptimizerConfig};
@@ -462,7 +463,18 @@ where
                 dist.config.n_step,
             );
             if let Some(c) = &dist.config.cvar {
-                cvar_advantages(&mut dist.buffer, c);
+                match c.gradient {
+                    CvarGradient::StateQuantiles => cvar_advantages(&mut dist.buffer, c),
+                    // No surrogate term: only the critic's CVaR (a multiplier's estimate).
+                    CvarGradient::EpisodeShortfall => {
+                        dist.buffer.cvar_values = cvar_of_rows(
+                            &dist.buffer.quantiles,
+                            dist.buffer.n_quantiles,
+                            c.alpha,
+                            c.convention,
+                        );
+                    }
+                }
             }
         }
         let b = &mut self.buffer;

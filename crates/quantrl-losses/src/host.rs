@@ -60,6 +60,23 @@ pub struct HostPpoLoss {
     pub d_values: Vec<f32>,
 }
 
+/// The shift and scale of advantage normalization, as SB3 does it: the mean of `advantages`
+/// and `1 / (std + 1e-8)` with the unbiased standard deviation, so the normalized advantage
+/// is `(a - shift) · scale`; `(0, 1)` (no change) for fewer than two advantages.
+pub fn advantage_normalization(advantages: &[f32]) -> (f64, f64) {
+    let m = advantages.len();
+    if m <= 1 {
+        return (0.0, 1.0);
+    }
+    let mean = advantages.iter().map(|&x| x as f64).sum::<f64>() / m as f64;
+    let var = advantages
+        .iter()
+        .map(|&x| (x as f64 - mean).powi(2))
+        .sum::<f64>()
+        / (m - 1) as f64;
+    (mean, 1.0 / (var.sqrt() + 1e-8))
+}
+
 /// The PPO loss of `batch` and its gradients (see the [module docs](self)).
 ///
 /// # Panics
@@ -88,15 +105,8 @@ pub fn ppo_loss_host(batch: &HostPpoBatch<'_>, config: &PpoLossConfig) -> HostPp
     }
     let mf = m as f64;
     // Advantage normalization (no gradient flows through it).
-    let (shift, scale) = if config.normalize_advantage && m > 1 {
-        let mean = batch.advantages.iter().map(|&x| x as f64).sum::<f64>() / mf;
-        let var = batch
-            .advantages
-            .iter()
-            .map(|&x| (x as f64 - mean).powi(2))
-            .sum::<f64>()
-            / (mf - 1.0);
-        (mean, 1.0 / (var.sqrt() + 1e-8))
+    let (shift, scale) = if config.normalize_advantage {
+        advantage_normalization(batch.advantages)
     } else {
         (0.0, 1.0)
     };
